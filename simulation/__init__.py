@@ -1,0 +1,1 @@
+"""Scene dynamics: state types, the pybullet engine, humanoid mocap playback."""

@@ -1,0 +1,40 @@
+"""The interface every dynamics engine implements (pybullet now, the learned world model
+later), so that the rest of the pipeline does not care which one ran."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from simulation.state import SceneState, Trajectory
+from worldgen.scene.schema import Scene
+
+
+class Engine(ABC):
+    """Advances a scene from an initial state: (scene, initial SceneState) -> Trajectory."""
+
+    name: str
+
+    @abstractmethod
+    def rollout(
+        self,
+        scene: Scene,
+        initial: SceneState | None = None,
+        num_frames: int | None = None,
+        progress: bool = False,
+    ) -> Trajectory:
+        """Simulate ``num_frames`` video frames (default ``scene.frame_count``).
+
+        ``initial``: one-frame state whose body poses and velocities replace the scene's
+        initial ones (e.g. a perturbed start); None starts from the scene as written.
+        Frame 0 of the result is the initial state. ``progress`` shows a progress bar
+        on stderr when the rollout takes more than a few seconds."""
+
+
+def make_engine(name: str) -> Engine:
+    """The engine called ``name``."""
+    from simulation.pybullet_engine import PybulletEngine
+
+    engines = {PybulletEngine.name: PybulletEngine}
+    if name not in engines:
+        raise KeyError(f"unknown dynamics engine {name!r}; expected one of {', '.join(engines)}")
+    return engines[name]()

@@ -1,0 +1,115 @@
+"""Random values in scene configs, resolved from the scene seed.
+
+Any value in a scene may be a distribution, written as a mapping with one key:
+
+    {uniform: [low, high]}        float, uniform in [low, high)
+    {uniform_int: [low, high]}    integer, uniform in [low, high], both ends included
+    {normal: [mean, std]}         float, Gaussian
+    {choice: [a, b, ...]}         one of the items (an item may itself hold distributions)
+
+``uniform`` and ``normal`` also take vectors: ``{uniform: [[0, 0, 1], [1, 1, 2]]}``.
+An object entry may carry ``count: N`` (an integer or a distribution) to stand for N
+copies, named ``NAME_0`` ... ``NAME_{N-1}``, each with its own draws.
+
+Every draw uses a generator seeded by (scene seed, field path), so a value depends only
+on the seed and where it stands: resolving the same seed twice gives the same scene, and
+editing one field does not reshuffle the others.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+
+from worldgen.scene.errors import SceneError
+
+DISTRIBUTIONS = ("uniform", "uniform_int", "normal", "choice")
+
+
+def is_distribution(node: Any) -> bool:
+    """Whether ``node`` is a one-key mapping naming a distribution."""
+    return isinstance(node, dict) and len(node) == 1 and next(iter(node)) in DISTRIBUTIONS
+
+
+def _rng(seed: int, path: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(path.encode())])
+
+
+def _pair(args: Any, path: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    if not (isinstance(args, (list, tuple)) and len(args) == 2):
+        raise SceneError(path, f"expected {{{kind}: [a, b]}} with two values, got {args!r}")
+    try:
+        a, b = np.asarray(args[0], dtype=float), np.asarray(args[1], dtype=float)
+    except (TypeError, ValueError):
+        raise SceneError(path, f"expected numbers (or equal-length lists) in {{{kind}: [a, b]}}, got {args!r}") from None
+    if a.shape != b.shape or a.ndim > 1:
+        raise SceneError(path, f"expected two numbers or two lists of the same length in {{{kind}: ...}}, got {args!r}")
+    return a, b
+
+
+def _plain(x: np.ndarray) -> Any:
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else [float(v) for v in x]
+
+
+def sample(node: dict, seed: int, path: str) -> Any:
+    """Draw one value of the distribution ``node`` standing at ``path``."""
+    kind, args = next(iter(node.items()))
+    rng = _rng(seed, path)
+    if kind == "choice":
+        if not isinstance(args, (list, tuple)) or not args:
+            raise SceneError(path, f"expected {{choice: [item, ...]}} with at least one item, got {args!r}")
+        return args[int(rng.integers(len(args)))]
+    a, b = _pair(args, path, kind)
+    if kind == "uniform":
+        if np.any(b < a):
+            raise SceneError(path, f"expected {{uniform: [low, high]}} with low <= high, got {args!r}")
+        return _plain(rng.uniform(a, b))
+    if kind == "normal":
+        if np.any(b < 0):
+            raise SceneError(path, f"expected {{normal: [mean, std]}} with std >= 0, got {args!r}")
+        return _plain(rng.normal(a, b))
+    # uniform_int
+    if a.ndim != 0 or a != int(a) or b != int(b) or b < a:
+        raise SceneError(path, f"expected {{uniform_int: [low, high]}} with integers low <= high, got {args!r}")
+    return int(rng.integers(int(a), int(b) + 1))
+
+
+def resolve(node: Any, seed: int, path: str = "") -> Any:
+    """Replace every distribution under ``node`` by a draw; returns a new plain tree."""
+    while is_distribution(node):
+        node = sample(node, seed, path)
+    if isinstance(node, dict):
+        return {k: resolve(v, seed, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve(v, seed, f"{path}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def expand_counts(objects: list, seed: int) -> tuple[list, list[str]]:
+    """Expand object entries that carry ``count`` into copies and resolve their draws.
+
+    Returns the concrete objects and, for each, the field path of the YAML entry it came
+    from (``objects[2]``), used in error messages."""
+    out, origins = [], []
+    for i, entry in enumerate(objects):
+        path = f"objects[{i}]"
+        if not (isinstance(entry, dict) and "count" in entry):
+            out.append(resolve(entry, seed, path))
+            origins.append(path)
+            continue
+        entry = dict(entry)
+        count = resolve(entry.pop("count"), seed, f"{path}.count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise SceneError(f"{path}.count", f"expected a whole number >= 0, got {count!r}")
+        base = entry.get("name")
+        for k in range(count):
+            copy = resolve(entry, seed, f"{path}#{k}")
+            if isinstance(copy, dict):
+                stem = base or copy.get("asset") or copy.get("shape") or "object"
+                copy["name"] = f"{str(stem).replace('/', '_')}_{k}"
+            out.append(copy)
+            origins.append(path)
+    return out, origins
