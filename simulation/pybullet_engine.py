@@ -8,8 +8,7 @@ scene gives a bit-identical trajectory."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-
+import math
 import numpy as np
 import pybullet
 from pybullet_utils import bullet_client
@@ -19,12 +18,14 @@ from simulation.bodies import create_body
 from simulation.engine import Engine
 from simulation.humanoid import COCO18_NAMES, HumanoidActor
 from simulation.lights import light_info, light_states
+from simulation.quiet import quiet_stdout
 from simulation.state import BodyInfo, ContactEvent, HumanoidInfo, SceneState, Trajectory
 from worldgen.scene.animation import rotation_matrix
+from worldgen.scene.errors import SceneError
 from worldgen.scene.schema import Scene
 
 FLOOR_THICKNESS = 0.1  # m; the floor slab's top face is z = 0
-HINGE_HALF_SPAN = 0.05  # m; a hinge is two point joints this far either side of the pivot
+HINGE_HALF_SPAN = 0.25  # m; a hinge is two point joints this far either side of the pivot
 
 
 class PybulletWorld:
@@ -37,16 +38,28 @@ class PybulletWorld:
         self.scene = scene
         self.dt = 1.0 / scene.physics_hz
         self.step_count = 0
-        self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
-        c = self.client
+        self._humanoids_at: float | None = None  # time the humanoids were last put at
+        with quiet_stdout():
+            self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+            try:
+                self._build()
+            except BaseException:
+                self.client.disconnect()
+                raise
+
+    def _build(self) -> None:
+        scene, c = self.scene, self.client
         c.setPhysicsEngineParameter(fixedTimeStep=self.dt, numSubSteps=0, deterministicOverlappingPairs=1)
         c.setGravity(*scene.gravity)
         self.entity_names: dict[tuple[int, int], str] = {}
         self.floor = self._create_floor() if scene.floor.enabled else None
         self.bodies: list[int] = []
         self.body_infos: list[BodyInfo] = []
-        for obj in scene.objects:
-            body, info = create_body(c, obj, scene.base_dir)
+        for i, obj in enumerate(scene.objects):
+            try:
+                body, info = create_body(c, obj, scene.base_dir)
+            except ValueError as err:  # an unreadable mesh file
+                raise SceneError(f"objects[{i}].mesh", str(err)) from None
             self.bodies.append(body)
             self.body_infos.append(info)
             self.entity_names[(body, -1)] = obj.name
@@ -57,7 +70,7 @@ class PybulletWorld:
                 self.entity_names[(actor.body_id, link - 1)] = f"{spec.name}/{link_name}"
                 if self.floor is not None:
                     c.setCollisionFilterPair(actor.body_id, self.floor, link - 1, -1, 0)
-            actor.drive(0.0)
+        self._drive_humanoids()
 
     @property
     def time(self) -> float:
@@ -87,7 +100,8 @@ class PybulletWorld:
         index = {obj.name: i for i, obj in enumerate(self.scene.objects)}
         for joint in self.scene.constraints:
             child = self.bodies[index[joint.child]]
-            parent = self.bodies[index[joint.parent]] if joint.parent is not None else -1
+            # pybullet wants the world, if involved, as the child (-1).
+            a, b = (self.bodies[index[joint.parent]], child) if joint.parent is not None else (child, -1)
             pivots = [np.asarray(joint.pivot, dtype=float)]
             if joint.type == "hinge":
                 axis = np.asarray(joint.axis, dtype=float) / np.linalg.norm(joint.axis)
@@ -95,16 +109,16 @@ class PybulletWorld:
             kind = pybullet.JOINT_FIXED if joint.type == "fixed" else pybullet.JOINT_POINT2POINT
             for pivot in pivots:
                 c.createConstraint(
-                    parent,
+                    a,
                     -1,
-                    child,
+                    b,
                     -1,
                     kind,
                     [0, 0, 0],
-                    self._local_point(parent, pivot),
-                    self._local_point(child, pivot),
-                    parentFrameOrientation=self._local_orientation(parent),
-                    childFrameOrientation=self._local_orientation(child),
+                    self._local_point(a, pivot),
+                    self._local_point(b, pivot),
+                    parentFrameOrientation=self._local_orientation(a),
+                    childFrameOrientation=self._local_orientation(b),
                 )
 
     def _local_point(self, body: int, point: np.ndarray) -> list[float]:
@@ -128,12 +142,19 @@ class PybulletWorld:
             self.client.resetBasePositionAndOrientation(body, state.body_position[i], state.body_orientation[i])
             self.client.resetBaseVelocity(body, state.body_linear_velocity[i], state.body_angular_velocity[i])
 
+    def _drive_humanoids(self) -> None:
+        """Put the humanoids at the pose of the current time (once per instant)."""
+        if self._humanoids_at != self.time:
+            for actor in self.humanoids:
+                actor.drive(self.time)
+            self._humanoids_at = self.time
+
     def step(self) -> None:
         """Advance one physics step (humanoids are first put at the step's start time)."""
-        for actor in self.humanoids:
-            actor.drive(self.time)
+        self._drive_humanoids()
         self.client.stepSimulation()
         self.step_count += 1
+        self._humanoids_at = None  # the step moved them by their own dynamics
 
     def read_bodies(self) -> dict[str, np.ndarray]:
         """Body arrays of the current instant: position/orientation/velocities (B, 3|4)."""
@@ -150,8 +171,7 @@ class PybulletWorld:
 
     def read_humanoids(self) -> dict[str, np.ndarray]:
         """Humanoid arrays at the current instant: keypoints (H, 18, 3), links (H, K, 3|4)."""
-        for actor in self.humanoids:
-            actor.drive(self.time)
+        self._drive_humanoids()
         links = [actor.link_poses() for actor in self.humanoids]
         K = len(self.humanoids[0].link_names) if self.humanoids else 0
         H = len(self.humanoids)
@@ -161,7 +181,7 @@ class PybulletWorld:
             "humanoid_link_orientation": np.array([q for _, q in links], dtype=float).reshape(H, K, 4),
         }
 
-    def contact_points(self) -> list[tuple]:
+    def contact_points(self) -> tuple:
         """pybullet's contact points of the last step."""
         return self.client.getContactPoints()
 
@@ -170,52 +190,70 @@ class PybulletWorld:
 
 
 class ContactRecorder:
-    """Sums contact points into per-frame, per-pair :class:`ContactEvent` s."""
+    """Sums contact points into per-frame, per-pair :class:`ContactEvent` s.
+
+    Runs after every physics step, so it works on pybullet's raw tuples with plain floats
+    (numpy per 3-vector would cost more than the physics step itself)."""
 
     def __init__(self, entity_names: dict[tuple[int, int], str], dt: float):
-        self.names = entity_names
-        self.order = {name: i for i, name in enumerate(entity_names.values())}
+        # (body, link) -> (rank, name); a pair is stored with the lower rank first.
+        self.entities = {key: (rank, name) for rank, (key, name) in enumerate(entity_names.items())}
         self.dt = dt
         self.events: list[ContactEvent] = []
-        self._pending: dict[tuple[str, str], list] = defaultdict(lambda: [0.0, np.zeros(3), np.zeros(3)])
+        # (a, b) -> [impulse, sum impulse * (posA + posB) (3), sum impulse * normal (3)]
+        self._pending: dict[tuple[str, str], list[float]] = {}
 
-    def add(self, points: list[tuple]) -> None:
-        """Accumulate the contact points of one physics step."""
-        for point in points:
-            impulse = point[9] * self.dt
-            if impulse <= 0.0:
+    def add(self, points: tuple) -> None:
+        """Accumulate the contact points of one physics step (pybullet's tuples:
+        [1] bodyA, [2] bodyB, [3] linkA, [4] linkB, [5] posOnA, [6] posOnB,
+        [7] normal on B pointing to A, [9] normal force over the step, N)."""
+        entities, pending, dt = self.entities, self._pending, self.dt
+        for _, body_a, body_b, link_a, link_b, pa, pb, n, _, force, *_ in points:
+            if force <= 0.0:
                 continue
-            a, b = self.names[(point[1], point[3])], self.names[(point[2], point[4])]
-            normal = np.asarray(point[7])  # from b to a
-            position = 0.5 * (np.asarray(point[5]) + np.asarray(point[6]))
-            if self.order[a] > self.order[b]:
-                a, b, normal = b, a, -normal
-            acc = self._pending[(a, b)]
-            acc[0] += impulse
-            acc[1] += impulse * position
-            acc[2] += impulse * normal
+            impulse = force * dt
+            rank_a, a = entities[body_a, link_a]
+            rank_b, b = entities[body_b, link_b]
+            signed = impulse
+            if rank_a > rank_b:
+                a, b, signed = b, a, -impulse
+            acc = pending.get((a, b))
+            if acc is None:
+                pending[a, b] = [impulse, impulse * (pa[0] + pb[0]), impulse * (pa[1] + pb[1]),
+                                 impulse * (pa[2] + pb[2]), signed * n[0], signed * n[1], signed * n[2]]
+            else:
+                acc[0] += impulse
+                acc[1] += impulse * (pa[0] + pb[0])
+                acc[2] += impulse * (pa[1] + pb[1])
+                acc[3] += impulse * (pa[2] + pb[2])
+                acc[4] += signed * n[0]
+                acc[5] += signed * n[1]
+                acc[6] += signed * n[2]
 
     def close_frame(self, frame: int) -> None:
         """Turn what was accumulated since the last frame into events of ``frame``."""
-        for (a, b), (impulse, weighted_position, weighted_normal) in self._pending.items():
-            normal = weighted_normal / max(np.linalg.norm(weighted_normal), 1e-12)
+        for (a, b), (impulse, px, py, pz, nx, ny, nz) in self._pending.items():
+            norm = max(math.sqrt(nx * nx + ny * ny + nz * nz), 1e-12)
+            half = 0.5 / impulse
             self.events.append(
                 ContactEvent(
-                    frame=frame,
-                    a=a,
-                    b=b,
-                    impulse=float(impulse),
-                    position=(weighted_position / impulse).tolist(),
-                    normal=normal.tolist(),
+                    frame=frame, a=a, b=b, impulse=impulse,
+                    position=[px * half, py * half, pz * half], normal=[nx / norm, ny / norm, nz / norm],
                 )
             )
         self._pending.clear()
 
 
 class PybulletEngine(Engine):
-    """Rigid-body dynamics by pybullet (Bullet 3), recorded once per video frame."""
+    """Rigid-body dynamics by pybullet (Bullet 3), recorded once per video frame.
+
+    ``contacts``: record contact events (read after every physics step; on contact-heavy
+    scenes this costs about as much as the physics itself, see bench_simulation)."""
 
     name = "pybullet"
+
+    def __init__(self, contacts: bool = True):
+        self.contacts = contacts
 
     def rollout(
         self,
@@ -234,7 +272,8 @@ class PybulletEngine(Engine):
             for frame in tqdm(range(1, num_frames), desc=scene.name, unit="frame", disable=not progress, delay=2.0):
                 for _ in range(scene.substeps):
                     world.step()
-                    contacts.add(world.contact_points())
+                    if self.contacts:
+                        contacts.add(world.contact_points())
                 contacts.close_frame(frame)
                 frames.append(self._read(world))
             states = self._finish(scene, frames)
