@@ -30,7 +30,14 @@ def _load(args) -> "RunConfig":  # noqa: F821
     for item in overrides:
         if "=" not in item and not item.startswith("~"):
             raise SceneError("", f"expected an override KEY=VALUE after the scene, got {item!r}", "command line")
-    return compose_config(spec, overrides)
+    config = compose_config(spec, overrides)
+    from simulation.engine import make_engine
+
+    try:
+        make_engine(str(config.options.get("dynamics", "pybullet")))
+    except KeyError as err:
+        raise SceneError("dynamics", err.args[0], "command line") from None
+    return config
 
 
 def cmd_simulate(args) -> int:

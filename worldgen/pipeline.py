@@ -9,7 +9,7 @@ from pathlib import Path
 
 from simulation.engine import make_engine
 from simulation.state import Trajectory
-from worldgen.scene import RunConfig, SceneError
+from worldgen.scene import RunConfig
 
 
 @dataclass
@@ -46,11 +46,7 @@ class SimulationReport:
 def simulate(config: RunConfig, out_dir: Path | None, progress: bool = False) -> SimulationReport:
     """Advance ``config.scene`` with the engine named by ``config.options['dynamics']`` and
     save the trajectory into ``out_dir`` (when given)."""
-    dynamics = config.options.get("dynamics", "pybullet")
-    try:
-        engine = make_engine(str(dynamics))
-    except KeyError as err:
-        raise SceneError("dynamics", err.args[0], "command line") from None
+    engine = make_engine(str(config.options.get("dynamics", "pybullet")))
     start = time.perf_counter()
     trajectory = engine.rollout(config.scene, progress=progress)
     wall = time.perf_counter() - start

@@ -66,7 +66,9 @@ def format_validation_error(error: ValidationError, origins: list[str]) -> Scene
     if kind == "value_error":
         return SceneError(path, str(ctx.get("error", first["msg"])))
     message = first["msg"].replace("Input should be", "expected", 1)
-    return SceneError(path, f"{message}, got {value!r}")
+    if isinstance(value, dict) and len(value) == 1:
+        message += " (a distribution is one of: uniform, uniform_int, normal, choice)"
+    return SceneError(path, message if "got" in message else f"{message}, got {value!r}")
 
 
 def _model_at(loc: list):
@@ -94,13 +96,18 @@ def _model_at(loc: list):
 
 
 def _nested_hint(field: str, model) -> str:
-    """Point at a sub-model holding ``field`` ('mass' on an object -> 'physics.mass')."""
+    """Point at a sub-model holding ``field`` or a close spelling of it ('mass' on an
+    object -> 'physics.mass', 'colour' on the floor -> 'material.color')."""
     if model is None:
         return ""
-    for name, info in model.model_fields.items():
-        sub = getattr(info.annotation, "model_fields", None)
-        if sub and field in sub:
-            return f"; did you mean '{name}.{field}'?"
+    for exact in (True, False):
+        for name, info in model.model_fields.items():
+            sub = getattr(info.annotation, "model_fields", None)
+            if not sub:
+                continue
+            match = [field] if exact and field in sub else [] if exact else difflib.get_close_matches(field, list(sub), n=1)
+            if match:
+                return f"; did you mean '{name}.{match[0]}'?"
     return ""
 
 

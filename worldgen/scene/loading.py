@@ -10,6 +10,7 @@ YAML left at its default can be set without Hydra's ``+`` prefix.
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +57,26 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key repeated in one mapping (PyYAML keeps the
+    last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path, source: str) -> Any:
     """Parse a YAML file, reporting syntax errors with their line and column."""
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=_StrictLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -73,10 +90,14 @@ def _read_yaml(path: Path, source: str) -> Any:
 def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """Compose the run config for ``spec`` (bundled name, YAML path or None for the
     default scene) and ``overrides``, and return it with its validated scene."""
-    try:
-        parsed = OverridesParser.create().parse_overrides(list(overrides))
-    except HydraException as err:
-        raise SceneError("", f"cannot parse override: {err}".splitlines()[0], "command line") from None
+    parser = OverridesParser.create()
+    parsed = []
+    for item in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([item]))
+        except HydraException as err:
+            reason = str(err).splitlines()[0]
+            raise SceneError(item.split("=")[0], f"cannot parse override {item!r}: {reason}", "command line") from None
     groups = [o for o in parsed if o.key_or_group in ("scene",) and not o.is_delete()]
     values = [o for o in parsed if o not in groups]
 
@@ -126,14 +147,21 @@ def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> Ru
                     raise SceneError(key, "cannot delete: no such field", "command line")
                 del parent[leaf]
             else:
+                root = key.split(".")[0]
+                if root not in cfg:
+                    hint = difflib.get_close_matches(root, list(cfg), n=1)
+                    raise SceneError(root, "unknown field" + (f"; did you mean '{hint[0]}'?" if hint else ""), "command line")
                 OmegaConf.update(cfg, key, o.value(), merge=True, force_add=True)
+        except SceneError:
+            raise
         except (OmegaConfBaseException, ValueError, IndexError) as err:
             raise SceneError(key, f"cannot apply override: {str(err).splitlines()[0]}", "command line") from None
 
     try:
         raw = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
-        raise SceneError("", f"cannot resolve interpolation: {str(err).splitlines()[0]}", source) from None
+        field = str(getattr(err, "full_key", "") or "").removeprefix("scene.")
+        raise SceneError(field, f"cannot resolve interpolation: {str(err).splitlines()[0]}", source) from None
     scene_raw = raw.pop("scene")
     try:
         scene = scene_from_dict(scene_raw, base_dir)
@@ -154,6 +182,7 @@ def scene_from_dict(raw: Any, base_dir: Path = Path(".")) -> Scene:
     ``base_dir``: folder that relative file names (meshes, textures) are taken from."""
     if not isinstance(raw, dict):
         raise SceneError("", f"expected a mapping of scene fields, got {type(raw).__name__}")
+    _check_keys(raw, "")
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise SceneError("seed", f"expected a whole number >= 0, got {seed!r}")
@@ -170,6 +199,19 @@ def scene_from_dict(raw: Any, base_dir: Path = Path(".")) -> Scene:
     check_scene(scene, Path(base_dir), origins)
     scene._base_dir = Path(base_dir).resolve()
     return scene
+
+
+def _check_keys(node: Any, path: str) -> None:
+    """Field names must be text (YAML also allows numbers and booleans as keys)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if not isinstance(key, str):
+                raise SceneError(where, f"unknown field: field names are words, got {key!r}")
+            _check_keys(value, where)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_keys(value, f"{path}[{i}]")
 
 
 def scene_to_yaml(scene: Scene) -> str:

@@ -58,10 +58,11 @@ Color = Annotated[tuple[UnitFloat, UnitFloat, UnitFloat], BeforeValidator(_color
 
 
 class Spec(BaseModel):
-    """Base of every scene model: unknown fields are errors, values are re-checked on
-    assignment (command-line overrides go through the same rules)."""
+    """Base of every scene model: unknown fields are errors, types are strict (no 'yes'
+    for a number, no '2' for an integer), numbers are finite, and values are re-checked
+    on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, validate_assignment=True)
 
 
 class Material(Spec):
