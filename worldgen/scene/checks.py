@@ -138,6 +138,8 @@ def check_scene(scene: Scene, base_dir: Path, origins: list[str]) -> None:
     if math.dist(scene.gravity, (0, 0, 0)) > 100:
         raise SceneError("gravity", f"expected a magnitude below 100 m/s^2, got {list(scene.gravity)}")
 
+    if scene.floor.material.texture is not None:
+        _check_image(scene.floor.material.texture, "floor.material.texture", base_dir)
     names: dict[str, str] = {}
     for i, obj in enumerate(scene.objects):
         where = origins[i] if i < len(origins) else f"objects[{i}]"
