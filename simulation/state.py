@@ -117,10 +117,6 @@ class ContactEvent:
     position: list[float]  # impulse-weighted mean contact point, world, m
     normal: list[float]  # unit contact normal, pointing from b to a
 
-    @property
-    def entities(self) -> tuple[str, str]:
-        return self.a, self.b
-
 
 @dataclass
 class Trajectory:

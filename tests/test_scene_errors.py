@@ -7,9 +7,6 @@ with ``worldgen.cli.main(["validate", FILE])``; the working directory is ``tmp_p
 file shows up as ``bad_scene.yaml`` and the whole prefix of the line can be checked exactly.
 A field path of ``""`` means the mistake concerns the whole file (malformed YAML, top level
 not a mapping): the line is then ``error: FILE: message``.
-
-Cases marked xfail are mistakes that do not get a good one-line error yet; each reason says
-what happens today.
 """
 
 from __future__ import annotations
@@ -26,29 +23,9 @@ FILE = "bad_scene.yaml"
 BOX = "  - {shape: box, size: [1, 1, 1]}\n"
 
 
-def xfail(*values, reason: str):
-    """A case that does not get a good error today (see the reason); strict, so it fails
-    loudly once fixed and the mark must go."""
-    return pytest.param(*values, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-def _is_xfail(case) -> bool:
-    return hasattr(case, "marks")  # a pytest.param (a named tuple itself), not a plain tuple
-
-
-def _values(case) -> tuple:
-    return tuple(case.values) if _is_xfail(case) else case
-
-
 def _with_ids(cases):
     """Name each parametrized case by its first value (the case id)."""
-    out = []
-    for case in cases:
-        if _is_xfail(case):
-            out.append(pytest.param(*case.values, marks=case.marks, id=case.values[0]))
-        else:
-            out.append(pytest.param(*case, id=case[0]))
-    return out
+    return [pytest.param(*case, id=case[0]) for case in cases]
 
 
 CASES = [
@@ -486,11 +463,11 @@ def _check_one_line(rc: int, out: str, err: str, source: str, field: str, messag
 
 
 def test_table_has_enough_distinct_mistakes():
-    ids = [_values(c)[0] for c in CASES]
+    ids = [c[0] for c in CASES]
     assert len(ids) == len(set(ids))
-    texts = [_values(c)[1] for c in CASES]
+    texts = [c[1] for c in CASES]
     assert len(texts) == len(set(texts))
-    assert sum(not _is_xfail(c) for c in CASES) >= 24  # not counting the xfail ones
+    assert len(CASES) >= 24
 
 
 @pytest.mark.parametrize(("case", "text", "field", "message"), _with_ids(CASES))

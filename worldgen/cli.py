@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from worldgen.scene import SceneError, bundled_scenes, compose_config, scene_to_yaml
+from worldgen.scene import RunConfig, SceneError, bundled_scenes, compose_config, scene_to_yaml
 
 SCENE_HELP = (
     "a bundled scene name (see `worldgen scenes`) or a path to a scene YAML, followed by any "
@@ -25,7 +25,7 @@ def _split_scene_args(items: list[str]) -> tuple[str | None, list[str]]:
     return None, items
 
 
-def _load(args) -> "RunConfig":  # noqa: F821
+def _load(args) -> RunConfig:
     spec, overrides = _split_scene_args(args.scene)
     for item in overrides:
         if "=" not in item and not item.startswith("~"):

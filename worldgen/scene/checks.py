@@ -71,6 +71,17 @@ def format_validation_error(error: ValidationError, origins: list[str]) -> Scene
     return SceneError(path, message if "got" in message else f"{message}, got {value!r}")
 
 
+def _model_in(annotation):
+    """The schema model class inside a type annotation (``list[X] | None`` -> X), or None."""
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        model = _model_in(arg)
+        if model is not None:
+            return model
+    return None
+
+
 def _model_at(loc: list):
     """The schema model class that a pydantic location points into, or None."""
     model = Scene
@@ -78,19 +89,8 @@ def _model_at(loc: list):
         if isinstance(key, int):
             continue
         field = model.model_fields.get(key)
-        if field is None:
-            return None
-        annotation = field.annotation
-        candidates = [annotation, *getattr(annotation, "__args__", ())]
-        for candidate in candidates:
-            for inner in [candidate, *getattr(candidate, "__args__", ())]:
-                if isinstance(inner, type) and hasattr(inner, "model_fields"):
-                    model = inner
-                    break
-            else:
-                continue
-            break
-        else:
+        model = _model_in(field.annotation) if field is not None else None
+        if model is None:
             return None
     return model
 
