@@ -1,4 +1,2 @@
-"""Renderers: mitsuba reference renderer and the video diffusion renderer.
-
-Not built yet: see the rendering and diffusion issues.
-"""
+"""Renderers. ``renderer.pbr``: the mitsuba 3 reference renderer (RGB and geometry buffers).
+The video diffusion renderer (``renderer.diffusion``) is not built yet."""

@@ -21,6 +21,7 @@ from simulation.lights import light_info, light_states
 from simulation.quiet import quiet_stdout
 from simulation.state import BodyInfo, ContactEvent, HumanoidInfo, SceneState, Trajectory
 from worldgen.scene.animation import rotation_matrix
+from worldgen.scene.checks import resolve_file
 from worldgen.scene.errors import SceneError
 from worldgen.scene.schema import Scene
 
@@ -295,7 +296,7 @@ class PybulletEngine(Engine):
                 lights=[light_info(light) for light in scene.lights],
                 humanoids=humanoid_infos,
                 contacts=contacts.events,
-                scene=scene.model_dump(mode="json", exclude_none=True),
+                scene=_scene_record(scene),
                 engine=self.name,
             )
         finally:
@@ -310,3 +311,13 @@ class PybulletEngine(Engine):
         arrays = {key: np.stack([f[key] for f in frames]) for key in frames[0]}
         arrays.update(light_states(scene, arrays["time"], arrays["body_position"], arrays["body_orientation"]))
         return SceneState(**arrays)
+
+
+def _scene_record(scene: Scene) -> dict:
+    """The concrete scene as plain data, with file paths made absolute so that a saved
+    trajectory renders from any working directory."""
+    record = scene.model_dump(mode="json", exclude_none=True)
+    texture = scene.floor.material.texture
+    if texture is not None:
+        record["floor"]["material"]["texture"] = str(resolve_file(scene.base_dir, texture).resolve())
+    return record

@@ -61,3 +61,19 @@ def project(points: np.ndarray, K: np.ndarray, world_to_camera: np.ndarray) -> t
     with np.errstate(divide="ignore", invalid="ignore"):
         pixels = (cam @ K.T)[:, :2] / depth[:, None]
     return pixels, depth
+
+
+def pixel_rays(width: int, height: int, K: np.ndarray) -> np.ndarray:
+    """(H, W, 3) camera-frame rays through the pixel centres, scaled to z = 1."""
+    v, u = np.mgrid[0:height, 0:width] + 0.5
+    return np.stack([u, v, np.ones_like(u)], axis=-1) @ np.linalg.inv(K).T
+
+
+def backproject(depth: np.ndarray, K: np.ndarray, world_to_camera: np.ndarray) -> np.ndarray:
+    """(H, W, 3) world points seen at the pixel centres at z-depth ``depth`` (H, W) m;
+    0 where depth is 0 (no hit)."""
+    height, width = depth.shape
+    camera_points = pixel_rays(width, height, K) * depth[..., None]
+    rotation, translation = world_to_camera[:3, :3], world_to_camera[:3, 3]
+    world = (camera_points - translation) @ rotation  # R^T (x - t)
+    return np.where(depth[..., None] > 0, world, 0.0).astype(np.float32)
