@@ -1,0 +1,122 @@
+"""Video files (mp4) through PyAV: H.264 / yuv420p writing that browsers play, and reading.
+
+Frames at this boundary are uint8 RGB ``(T, H, W, 3)``; :func:`write_video` also takes the
+in-code layout, float32 ``(T, 3, H, W)`` in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+CRF = 18  # x264 constant rate factor: visually near-lossless, still small files
+
+
+def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> None:
+    """Write ``frames`` to ``path`` as H.264 (libx264, crf 18, yuv420p, ``+faststart``).
+
+    ``frames``: uint8 ``(T, H, W, 3)`` RGB, or float ``(T, 3, H, W)`` in [0, 1] (clipped,
+    rounded to uint8). yuv420p needs an even width and height: an odd size is padded by one
+    row/column replicating the edge, so the file is ``ceil(H/2)*2 x ceil(W/2)*2``.
+    ``fps``: frames per second (> 0). The file appears whole or not at all: it is written to
+    a temporary file in the same folder, then renamed over ``path``."""
+    frames = _as_uint8_rgb(frames)
+    if fps <= 0:
+        raise ValueError(f"{path}: fps must be > 0, got {fps}")
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same suffix: same format
+    try:
+        with av.open(str(tmp), mode="w", options={"movflags": "+faststart"}) as container:
+            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": str(CRF)}
+            for frame in frames:
+                rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                container.mux(stream.encode(rgb.reformat(format="yuv444p").reformat(format="yuv420p")))
+            container.mux(stream.encode())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """All frames of the first video stream of ``path``: uint8 ``(T, H, W, 3)`` RGB and the
+    frame rate (frames per second). Raises ``ValueError`` naming the file if it is missing,
+    not a video, or has no frames."""
+    with _open_video(path) as (container, stream):
+        fps = _fps(path, stream)
+        frames = list(_decode(path, container, stream))
+    if not frames:
+        raise ValueError(f"{path}: the video has no frames")
+    return np.stack(frames), fps
+
+
+def video_fps(path: str | os.PathLike) -> float:
+    """Frame rate (frames per second) of the first video stream of ``path``, without decoding.
+    Raises ``ValueError`` as :func:`read_video` does."""
+    with _open_video(path) as (_, stream):
+        return _fps(path, stream)
+
+
+def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Frames of ``path`` one at a time, uint8 ``(H, W, 3)`` RGB (for videos too long to hold
+    in memory). Raises ``ValueError`` as :func:`read_video` does."""
+    with _open_video(path) as (container, stream):
+        yield from _decode(path, container, stream)
+
+
+def _as_uint8_rgb(frames: np.ndarray) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` from either accepted layout (see :func:`write_video`)."""
+    frames = np.asarray(frames)
+    if frames.ndim == 4 and frames.dtype == np.uint8 and frames.shape[3] == 3:
+        return np.ascontiguousarray(frames)
+    if frames.ndim == 4 and np.issubdtype(frames.dtype, np.floating) and frames.shape[1] == 3:
+        return np.ascontiguousarray((np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1))
+    raise ValueError(
+        f"frames must be uint8 (T, H, W, 3) or float (T, 3, H, W), got {frames.dtype} {frames.shape}"
+    )
+
+
+@contextmanager
+def _open_video(path: str | os.PathLike):
+    """The open container and its first video stream; PyAV errors become ``ValueError``."""
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as err:
+        raise ValueError(f"{path}: not a readable video ({err.strerror or err})") from None
+    with container:
+        if not container.streams.video:
+            raise ValueError(f"{path}: the file has no video stream")
+        yield container, container.streams.video[0]
+
+
+def _fps(path, stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate
+    if not rate:
+        raise ValueError(f"{path}: the video stream has no frame rate")
+    return float(rate)
+
+
+def _decode(path, container, stream) -> Iterator[np.ndarray]:
+    """uint8 (H, W, 3) RGB frames. yuv420p <-> rgb24 goes through yuv444p both ways (here and
+    in :func:`write_video`): libswscale's direct conversions round down, about -1 level."""
+    try:
+        for frame in container.decode(stream):
+            if frame.format.name == "yuv420p":
+                frame = frame.reformat(format="yuv444p")
+            yield frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as err:
+        raise ValueError(f"{path}: cannot decode the video ({err.strerror or err})") from None
