@@ -54,6 +54,29 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _resolution(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SceneError("--resolution", f"expected WIDTHxHEIGHT such as 128x128, got {text!r}", "command line") from None
+    return width, height
+
+
+def cmd_render(args) -> int:
+    from worldgen.render_job import render, render_options
+
+    config = _load(args)
+    options = render_options(
+        config, camera=args.camera, frames=args.frames, resolution=_resolution(args.resolution), spp=args.spp
+    )
+    out = Path(args.output) if args.output else Path("out") / config.scene.name
+    report = render(config, out, options, progress=not args.quiet)
+    print(report.summary())
+    return 0
+
+
 def cmd_validate(args) -> int:
     config = _load(args)
     sys.stdout.write(scene_to_yaml(config.scene))
@@ -83,7 +106,8 @@ def cmd_scenes(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldgen",
-        description="Physics-conditioned world-model video generator: YAML scenes simulated with pybullet.",
+        description="Physics-conditioned world-model video generator: YAML scenes simulated with pybullet, "
+        "rendered with mitsuba, with exact control maps and optical flow.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -100,6 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
+        "render",
+        help="simulate a scene and render it with control maps",
+        description="Simulate a scene, render it through one camera with the mitsuba reference renderer and "
+        "write OUT/rgb.mp4, depth.mp4, skeleton.mp4, segmentation.mp4, normals.mp4, flow.mp4 (colour wheel), "
+        "buffers.npz (metric depth, exact forward/backward flow and occlusion, instance ids, normals, camera), "
+        "controls.npz (the stacked control tensor), instances.json and contact_sheet.png. Defaults come from "
+        "the render: block of configs/config.yaml (override with render.spp=64 and the like).",
+    )
+    p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
+    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
+    p.add_argument("--camera", metavar="NAME", help="camera to render through (default: the scene's first)")
+    p.add_argument("--frames", metavar="A:B", help="frame range, end exclusive (default: all)")
+    p.add_argument("--resolution", metavar="WxH", help="image size, e.g. 256x256 (default: the camera's)")
+    p.add_argument("--spp", type=int, metavar="N", help="samples per pixel of the RGB pass")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser(
         "validate",
         help="check a scene and print it fully resolved",
         description="Check a scene (types, ranges, names, files, references) and print the concrete scene "
@@ -114,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the bundled scenes, the humanoid mocap clips and the object assets, one line each.",
     )
     p.set_defaults(func=cmd_scenes)
+
+    from worldgen.pose_command import add_pose_parser
+
+    add_pose_parser(sub)
     return parser
 
 
