@@ -59,12 +59,12 @@ def _sample(image: np.ndarray, x: np.ndarray, y: np.ndarray, order: int) -> np.n
 def correspondence(src: dict, dst: dict, K: np.ndarray, tolerance: float = OCCLUSION_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
     """Flow (2, H, W) from frame ``src`` to frame ``dst`` and its occlusion mask (H, W).
 
-    Each frame is a dict with ``depth`` (H, W) m, ``instance`` (H, W), ``poses`` (N, 4, 4)
-    and ``world_to_camera`` (4, 4); K (3, 3) pixels."""
-    depth, instance = src["depth"], src["instance"]
+    Each frame is a dict with ``depth`` (H, W) m, ``instance`` (H, W), ``poses`` (N, 4, 4),
+    ``world_to_camera`` (4, 4) and ``local`` (H, W, 3) (its ``object_coordinates``);
+    K (3, 3) pixels."""
+    depth, instance, local = src["depth"], src["instance"], src["local"]
     height, width = depth.shape
     hit = instance > 0
-    local = object_coordinates(depth, instance, src["poses"], K, src["world_to_camera"])
     moved = dst["poses"][instance]  # (H, W, 4, 4)
     world = np.einsum("hwij,hwj->hwi", moved[..., :3, :3], local) + moved[..., :3, 3]
     camera = world @ dst["world_to_camera"][:3, :3].T + dst["world_to_camera"][:3, 3]
@@ -98,7 +98,8 @@ def exact_flow(depth: np.ndarray, instance: np.ndarray, poses: np.ndarray, K: np
     """Forward and backward flow of a clip. depth, instance (T, H, W); poses (T, N, 4, 4)
     instance local -> world; K (3, 3); world_to_camera (T, 4, 4)."""
     T, height, width = depth.shape
-    frames = [{"depth": depth[t], "instance": instance[t], "poses": poses[t], "world_to_camera": world_to_camera[t]}
+    frames = [{"depth": depth[t], "instance": instance[t], "poses": poses[t], "world_to_camera": world_to_camera[t],
+               "local": object_coordinates(depth[t], instance[t], poses[t], K, world_to_camera[t])}
               for t in range(T)]
     forward = np.zeros((T, 2, height, width), np.float32)
     backward = np.zeros_like(forward)

@@ -16,6 +16,8 @@ import numpy as np
 from simulation.mocap import MOCAP_JOINTS, MocapClip, quat_conjugate, quat_multiply, quat_to_rotvec
 from worldgen.scene.assets import humanoid_urdf
 
+URDF_UNIT = 0.25  # metres per DeepMimic URDF length unit
+
 COCO18_NAMES: tuple[str, ...] = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
     "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
@@ -79,7 +81,7 @@ class HumanoidActor:
 
         # Without URDF_USE_SELF_COLLISION pybullet builds the body with self-collision off.
         self.body_id = client.loadURDF(
-            str(humanoid_urdf()), globalScaling=0.25 * self.scale, useFixedBase=False,
+            str(humanoid_urdf()), globalScaling=URDF_UNIT * self.scale, useFixedBase=False,
             flags=client.URDF_MAINTAIN_LINK_ORDER,
         )
         joints = [client.getJointInfo(self.body_id, j)

@@ -103,6 +103,13 @@ def cmd_scenes(args) -> int:
     return 0
 
 
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """SCENE [OVERRIDE ...], -o OUT and -q, shared by the commands that run a scene."""
+    p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
+    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldgen",
@@ -118,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OUT/trajectory.npz (per-frame state arrays) and OUT/trajectory.json (entities, contact events, "
         "the concrete scene). Prints frames, bodies, contacts and the real-time factor.",
     )
-    p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
-    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_run_arguments(p)
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
@@ -132,13 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
         "controls.npz (the stacked control tensor), instances.json and contact_sheet.png. Defaults come from "
         "the render: block of configs/config.yaml (override with render.spp=64 and the like).",
     )
-    p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
-    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
+    _add_run_arguments(p)
     p.add_argument("--camera", metavar="NAME", help="camera to render through (default: the scene's first)")
     p.add_argument("--frames", metavar="A:B", help="frame range, end exclusive (default: all)")
     p.add_argument("--resolution", metavar="WxH", help="image size, e.g. 256x256 (default: the camera's)")
     p.add_argument("--spp", type=int, metavar="N", help="samples per pixel of the RGB pass")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser(

@@ -22,6 +22,7 @@ import numpy as np
 import trimesh
 
 from simulation.bodies import load_mesh, mesh_centre
+from simulation.humanoid import URDF_UNIT
 from simulation.instances import FLOOR, InstanceTable
 from simulation.state import BodyInfo, HumanoidInfo, Trajectory
 from worldgen.scene.animation import rotation_matrix
@@ -29,7 +30,6 @@ from worldgen.scene.assets import humanoid_urdf
 from renderer.pbr.urdf_shapes import UrdfShape, urdf_shapes
 
 CREASE_ANGLE = np.radians(30.0)
-HUMANOID_URDF_UNIT = 0.25  # metres per DeepMimic URDF unit (as loaded by simulation.humanoid)
 HUMANOID_MATERIAL = {"color": (0.72, 0.58, 0.48), "roughness": 0.6, "metallic": 0.0, "texture": None, "texture_scale": 1.0}
 
 
@@ -205,7 +205,7 @@ def humanoid_meshes(first_instance: int, info: HumanoidInfo) -> list[RenderMesh]
     """One mesh per link of a DeepMimic humanoid, in ``info.link_names`` order, each in its
     URDF link frame (the frame of ``humanoid_link_position/orientation``)."""
     shapes = urdf_shapes(humanoid_urdf(), "collision")
-    scale = HUMANOID_URDF_UNIT * info.scale
+    scale = URDF_UNIT * info.scale
     out = []
     for k, name in enumerate(info.link_names):
         pieces = [_urdf_shape_parts(shape, scale, 1.0)[0] for shape in shapes.get(name, [])]  # primitives: closed
