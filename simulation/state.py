@@ -145,17 +145,9 @@ class Trajectory:
                 return i
         raise KeyError(f"no body named {name!r}")
 
-    def save(self, folder: str | Path) -> tuple[Path, Path]:
-        """Write ``trajectory.npz`` and ``trajectory.json`` into ``folder``, each through
-        a temporary file renamed into place (an interrupted save leaves no torn file)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        npz, meta = folder / "trajectory.npz", folder / "trajectory.json"
-        tmp = folder / ".trajectory.npz.tmp"
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **self.states.arrays())
-        os.replace(tmp, npz)
-        doc = {
+    def document(self) -> dict[str, Any]:
+        """Everything but the state arrays, as plain JSON-ready data (``trajectory.json``)."""
+        return {
             "format": FORMAT,
             "engine": self.engine,
             "fps": self.fps,
@@ -167,20 +159,14 @@ class Trajectory:
             "contacts": [dataclasses.asdict(c) for c in self.contacts],
             "scene": self.scene,
         }
-        tmp = folder / ".trajectory.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, meta)
-        return npz, meta
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Trajectory":
-        """Read a trajectory written by :meth:`save` (arrays loaded without pickle)."""
-        folder = Path(folder)
-        doc = json.loads((folder / "trajectory.json").read_text())
+    def from_document(cls, doc: dict[str, Any], arrays, where: str = "trajectory") -> "Trajectory":
+        """Rebuild a trajectory from :meth:`document` and the state arrays (a mapping by
+        field name, e.g. an open ``np.load``); ``where`` names the source in errors."""
         if doc.get("format") != FORMAT:
-            raise ValueError(f"{folder / 'trajectory.json'}: expected format {FORMAT}, got {doc.get('format')!r}")
-        with np.load(folder / "trajectory.npz", allow_pickle=False) as data:
-            states = SceneState(**{f.name: data[f.name] for f in dataclasses.fields(SceneState)})
+            raise ValueError(f"{where}: expected format {FORMAT}, got {doc.get('format')!r}")
+        states = SceneState(**{f.name: np.asarray(arrays[f.name]) for f in dataclasses.fields(SceneState)})
         return cls(
             fps=doc["fps"],
             physics_hz=doc["physics_hz"],
@@ -192,3 +178,26 @@ class Trajectory:
             scene=doc["scene"],
             engine=doc["engine"],
         )
+
+    def save(self, folder: str | Path) -> tuple[Path, Path]:
+        """Write ``trajectory.npz`` and ``trajectory.json`` into ``folder``, each through
+        a temporary file renamed into place (an interrupted save leaves no torn file)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        npz, meta = folder / "trajectory.npz", folder / "trajectory.json"
+        tmp = folder / ".trajectory.npz.tmp"
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **self.states.arrays())
+        os.replace(tmp, npz)
+        tmp = folder / ".trajectory.json.tmp"
+        tmp.write_text(json.dumps(self.document(), indent=1))
+        os.replace(tmp, meta)
+        return npz, meta
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Trajectory":
+        """Read a trajectory written by :meth:`save` (arrays loaded without pickle)."""
+        folder = Path(folder)
+        doc = json.loads((folder / "trajectory.json").read_text())
+        with np.load(folder / "trajectory.npz", allow_pickle=False) as data:
+            return cls.from_document(doc, data, str(folder / "trajectory.json"))

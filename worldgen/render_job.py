@@ -10,7 +10,6 @@ Written (each file through a temporary name, so an interrupted run leaves no tor
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import time
@@ -21,6 +20,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from worldgen.scene import RunConfig, SceneError
+from worldgen.scene.checks import spec_error
 from worldgen.scene.schema import CameraSpec, Spec
 
 
@@ -45,12 +45,7 @@ def render_options(config: RunConfig, **flags) -> RenderOptions:
     try:
         options = RenderOptions.model_validate(raw, strict=False)
     except ValidationError as err:
-        first = err.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(field, list(RenderOptions.model_fields), n=1)
-            raise SceneError(f"render.{field}", "unknown field" + (f"; did you mean '{close[0]}'?" if close else ""), "config") from None
-        raise SceneError(f"render.{field}", first["msg"].replace("Input should be", "expected", 1) + f", got {first.get('input')!r}", "config") from None
+        raise spec_error(err, RenderOptions, "render.", "config") from None
     if options.spp < 1:
         raise SceneError("render.spp", f"expected a whole number >= 1, got {options.spp}", "config")
     if options.resolution is not None and min(options.resolution) < 1:

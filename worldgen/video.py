@@ -6,6 +6,7 @@ in-code layout, float32 ``(T, 3, H, W)`` in [0, 1]."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,30 +25,45 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> None
     ``frames``: uint8 ``(T, H, W, 3)`` RGB, or float ``(T, 3, H, W)`` in [0, 1] (clipped,
     rounded to uint8). yuv420p needs an even width and height: an odd size is padded by one
     row/column replicating the edge, so the file is ``ceil(H/2)*2 x ceil(W/2)*2``.
-    ``fps``: frames per second (> 0). The file appears whole or not at all: it is written to
-    a temporary file in the same folder, then renamed over ``path``."""
-    frames = _as_uint8_rgb(frames)
-    if fps <= 0:
-        raise ValueError(f"{path}: fps must be > 0, got {fps}")
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    ``fps``: frames per second (> 0). The encoder runs on one thread, so the file depends
+    only on the frames. The file appears whole or not at all: it is written to a temporary
+    file in the same folder, then renamed over ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same suffix: same format
     try:
-        with av.open(str(tmp), mode="w", options={"movflags": "+faststart"}) as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(CRF)}
-            for frame in frames:
-                rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
-                container.mux(stream.encode(rgb.reformat(format="yuv444p").reformat(format="yuv420p")))
-            container.mux(stream.encode())
+        _encode(tmp, frames, fps, where=str(path))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def video_bytes(frames: np.ndarray, fps: float) -> bytes:
+    """The mp4 file that :func:`write_video` writes, as bytes (``+faststart`` needs a real
+    file to rewrite, so it goes through a temporary one)."""
+    with tempfile.TemporaryDirectory(prefix="worldgen-video-") as folder:
+        path = Path(folder) / "video.mp4"
+        _encode(path, frames, fps, where="video")
+        return path.read_bytes()
+
+
+def _encode(path: Path, frames: np.ndarray, fps: float, where: str) -> None:
+    frames = _as_uint8_rgb(frames)
+    if fps <= 0:
+        raise ValueError(f"{where}: fps must be > 0, got {fps}")
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if pad_h or pad_w:
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    with av.open(str(path), mode="w", options={"movflags": "+faststart"}) as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(CRF)}
+        stream.codec_context.thread_count = 1  # x264 output depends on its thread count; fix it
+        for frame in frames:
+            rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            container.mux(stream.encode(rgb.reformat(format="yuv444p").reformat(format="yuv420p")))
+        container.mux(stream.encode())
 
 
 def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:

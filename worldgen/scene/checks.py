@@ -32,6 +32,17 @@ def _suggest(word: str, options) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def spec_error(error: ValidationError, model: type, prefix: str, source: str) -> SceneError:
+    """A one-line :class:`SceneError` for the first error of validating a flat settings
+    block ``model`` (render options, dataset families) whose fields sit under ``prefix``."""
+    first = error.errors()[0]
+    field = prefix + ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(first["loc"][-1]), list(model.model_fields), n=1)
+        return SceneError(field, "unknown field" + (f"; did you mean '{close[0]}'?" if close else ""), source)
+    return SceneError(field, first["msg"].replace("Input should be", "expected", 1) + f", got {first.get('input')!r}", source)
+
+
 def format_validation_error(error: ValidationError, origins: list[str]) -> SceneError:
     """Turn pydantic's first error into a one-line :class:`SceneError`.
 

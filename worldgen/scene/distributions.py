@@ -6,6 +6,11 @@ Any value in a scene may be a distribution, written as a mapping with one key:
     {uniform_int: [low, high]}    integer, uniform in [low, high], both ends included
     {normal: [mean, std]}         float, Gaussian
     {choice: [a, b, ...]}         one of the items (an item may itself hold distributions)
+    {hemisphere: {radius: [r0, r1], elevation: [e0, e1], center: [x, y, z]}}
+                                  a point [x, y, z] on a spherical shell above ``center``:
+                                  azimuth uniform in [0, 360) degrees, elevation uniform in
+                                  [e0, e1] degrees above the horizontal, radius uniform in
+                                  [r0, r1] m (e.g. a random camera position)
 
 ``uniform`` and ``normal`` also take vectors: ``{uniform: [[0, 0, 1], [1, 1, 2]]}``.
 An object entry may carry ``count: N`` (an integer or a distribution) to stand for N
@@ -25,7 +30,7 @@ import numpy as np
 
 from worldgen.scene.errors import SceneError
 
-DISTRIBUTIONS = ("uniform", "uniform_int", "normal", "choice")
+DISTRIBUTIONS = ("uniform", "uniform_int", "normal", "choice", "hemisphere")
 
 
 def is_distribution(node: Any) -> bool:
@@ -62,6 +67,8 @@ def sample(node: dict, seed: int, path: str) -> Any:
         if not isinstance(args, (list, tuple)) or not args:
             raise SceneError(path, f"expected {{choice: [item, ...]}} with at least one item, got {args!r}")
         return args[int(rng.integers(len(args)))]
+    if kind == "hemisphere":
+        return _hemisphere(args, rng, path)
     a, b = _pair(args, path, kind)
     if kind == "uniform":
         if np.any(b < a):
@@ -75,6 +82,25 @@ def sample(node: dict, seed: int, path: str) -> Any:
     if a.ndim != 0 or a != int(a) or b != int(b) or b < a:
         raise SceneError(path, f"expected {{uniform_int: [low, high]}} with integers low <= high, got {args!r}")
     return int(rng.integers(int(a), int(b) + 1))
+
+
+def _hemisphere(args: Any, rng: np.random.Generator, path: str) -> list[float]:
+    expected = "expected {hemisphere: {radius: [r0, r1], elevation: [e0, e1], center: [x, y, z]}}"
+    if not isinstance(args, dict) or not {"radius", "elevation"} <= set(args) or set(args) - {"radius", "elevation", "center"}:
+        raise SceneError(path, f"{expected}, got {args!r}")
+    r0, r1 = _pair(args["radius"], f"{path}.radius", "radius")
+    e0, e1 = _pair(args["elevation"], f"{path}.elevation", "elevation")
+    if r0.ndim or e0.ndim or not 0 < r0 <= r1 or not -90 <= e0 <= e1 <= 90:
+        raise SceneError(path, f"{expected} with 0 < r0 <= r1 and -90 <= e0 <= e1 <= 90, got {args!r}")
+    try:
+        center = np.asarray(args.get("center", [0.0, 0.0, 0.0]), dtype=float).reshape(3)
+    except (TypeError, ValueError):
+        raise SceneError(f"{path}.center", f"expected [x, y, z], got {args.get('center')!r}") from None
+    azimuth = rng.uniform(0.0, 2 * np.pi)
+    elevation = np.radians(rng.uniform(float(e0), float(e1)))
+    radius = rng.uniform(float(r0), float(r1))
+    direction = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+    return _plain(center + radius * direction)
 
 
 def resolve(node: Any, seed: int, path: str = "") -> Any:

@@ -73,7 +73,7 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path, source: str) -> Any:
+def read_yaml(path: Path, source: str) -> Any:
     """Parse a YAML file, reporting syntax errors with their line and column."""
     try:
         return yaml.load(path.read_text(), Loader=_StrictLoader)
@@ -90,14 +90,7 @@ def _read_yaml(path: Path, source: str) -> Any:
 def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> RunConfig:
     """Compose the run config for ``spec`` (bundled name, YAML path or None for the
     default scene) and ``overrides``, and return it with its validated scene."""
-    parser = OverridesParser.create()
-    parsed = []
-    for item in overrides:
-        try:
-            parsed.extend(parser.parse_overrides([item]))
-        except HydraException as err:
-            reason = str(err).splitlines()[0]
-            raise SceneError(item.split("=")[0], f"cannot parse override {item!r}: {reason}", "command line") from None
+    parsed = parse_overrides(overrides)
     groups = [o for o in parsed if o.key_or_group in ("scene",) and not o.is_delete()]
     values = [o for o in parsed if o not in groups]
 
@@ -107,7 +100,7 @@ def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> Ru
         source = _display(path)
         if not path.is_file():
             raise SceneError("", "scene file not found", source)
-        node = _read_yaml(path, source)
+        node = read_yaml(path, source)
         if not isinstance(node, dict):
             raise SceneError("", "expected a mapping of scene fields at the top of the file", source)
         ConfigStore.instance().store(group="scene", name=_USER_FILE, node=node)
@@ -123,7 +116,7 @@ def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> Ru
         if name not in scenes:
             raise SceneError("scene", f"no bundled scene {name!r} and no such file; bundled: {', '.join(scenes)}", "command line")
         source = _display(scenes[name])
-        _read_yaml(scenes[name], source)
+        read_yaml(scenes[name], source)
         group_overrides = [f"scene={name}"]
         base_dir = scenes[name].parent
 
@@ -136,8 +129,41 @@ def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> Ru
     finally:
         GlobalHydra.instance().clear()
 
+    apply_overrides(cfg, values)
+
+    try:
+        raw = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        field = str(getattr(err, "full_key", "") or "").removeprefix("scene.")
+        raise SceneError(field, f"cannot resolve interpolation: {str(err).splitlines()[0]}", source) from None
+    scene_raw = raw.pop("scene")
+    try:
+        scene = scene_from_dict(scene_raw, base_dir)
+    except SceneError as err:
+        err.source = err.source or source
+        raise
+    return RunConfig(scene=scene, source=source, options=raw)
+
+
+def parse_overrides(items: Sequence[str]) -> list:
+    """Hydra override objects for ``items`` (``key=value``, ``~key``); a malformed one is a
+    one-line :class:`SceneError`."""
+    parser = OverridesParser.create()
+    parsed = []
+    for item in items:
+        try:
+            parsed.extend(parser.parse_overrides([item]))
+        except HydraException as err:
+            reason = str(err).splitlines()[0]
+            raise SceneError(item.split("=")[0], f"cannot parse override {item!r}: {reason}", "command line") from None
+    return parsed
+
+
+def apply_overrides(cfg, overrides: Sequence) -> None:
+    """Apply parsed value overrides (set or delete a field) to the OmegaConf ``cfg`` in place;
+    an unknown top-level field or an impossible change is a one-line :class:`SceneError`."""
     OmegaConf.set_struct(cfg, False)
-    for o in values:
+    for o in overrides:
         key = o.key_or_group
         try:
             if o.is_delete():
@@ -156,19 +182,6 @@ def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> Ru
             raise
         except (OmegaConfBaseException, ValueError, IndexError) as err:
             raise SceneError(key, f"cannot apply override: {str(err).splitlines()[0]}", "command line") from None
-
-    try:
-        raw = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as err:
-        field = str(getattr(err, "full_key", "") or "").removeprefix("scene.")
-        raise SceneError(field, f"cannot resolve interpolation: {str(err).splitlines()[0]}", source) from None
-    scene_raw = raw.pop("scene")
-    try:
-        scene = scene_from_dict(scene_raw, base_dir)
-    except SceneError as err:
-        err.source = err.source or source
-        raise
-    return RunConfig(scene=scene, source=source, options=raw)
 
 
 def load_scene(spec: str | None = None, overrides: Sequence[str] = ()) -> Scene:
