@@ -160,9 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_scenes)
 
+    from worldgen.dataset_command import add_dataset_parser
     from worldgen.pose_command import add_pose_parser
 
     add_pose_parser(sub)
+    add_dataset_parser(sub)
     return parser
 
 

@@ -1,0 +1,261 @@
+"""Reading worldgen datasets: a streaming PyTorch ``IterableDataset`` over the tar shards
+and a map-style ``Dataset`` for datasets small enough to index.
+
+Both yield dicts of tensors for a clip window of ``clip_length`` consecutive frames
+(T below) and the requested ``modalities``:
+
+================  ========================  =========================================
+modality          tensor(s)                 shape, dtype, range
+================  ========================  =========================================
+rgb               ``rgb``                   (T, 3, H, W) float32 in [0, 1]
+depth             ``depth``                 (T, 1, H, W) float32 metres, 0 = background
+segmentation      ``segmentation``          (T, H, W) int64 instance ids >= 0
+normal            ``normal``                (T, 3, H, W) float32 unit world normals
+flow              ``forward_flow``,         (T, 2, H, W) float32 pixels (x, y)
+                  ``backward_flow``
+                  ``forward_occluded``,     (T, H, W) bool (True = no correspondence)
+                  ``backward_occluded``
+object_coords     ``object_coordinates``    (T, 3, H, W) float32 metres, local frame
+depth_map         ``depth_map``             (T, 1, H, W) float32 in [0, 1]
+skeleton          ``keypoints_3d``          (T, P, 18, 3) float32 metres, world
+                  ``keypoints_2d``          (T, P, 18, 2) float32 pixels
+                  ``keypoints_visible``     (T, P, 18) bool
+                  ``skeleton_map``          (T, 3, H, W) float32 in [0, 1]
+camera            ``K``, ``world_to_camera``  (T, 3, 3), (T, 4, 4) float32
+state             ``body_position`` ...     (T, B, ...) float32: every SceneState array
+================  ========================  =========================================
+
+plus ``key`` (str), ``seed`` (int) and ``start`` (int, first frame of the window).
+The window's last frame has forward flow 0 and is all occluded (the flow leaves the clip),
+as in the episode itself; its first frame likewise for backward flow.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tarfile
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from worldgen.dataset.encoding import load_npz, load_png, read_tar, split_member
+from worldgen.dataset.store import MANIFEST, sample_digest, sha256_file
+
+MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords", "depth_map", "skeleton",
+              "camera", "state")
+_MEMBERS = {  # which members each modality reads
+    "rgb": ("rgb.",), "depth": ("depth.npz",), "segmentation": ("segmentation.npz",), "normal": ("normal.npz",),
+    "flow": ("flow.npz",), "object_coords": ("object_coordinates.npz",), "depth_map": ("controls.npz",),
+    "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz",),
+}
+
+
+class DatasetFormatError(ValueError):
+    """A dataset folder or shard that is not what its manifest says."""
+
+
+def read_manifest(root: str | Path) -> dict:
+    """The manifest of the dataset in ``root``."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: no manifest; not a worldgen dataset folder")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}: unreadable manifest ({err.msg})") from None
+
+
+def verify_shard(root: Path, shard: dict) -> None:
+    """Raise :class:`DatasetFormatError` unless the shard's sha256 matches the manifest."""
+    path = Path(root) / shard["name"]
+    if not path.is_file():
+        raise DatasetFormatError(f"{path}: missing shard")
+    if sha256_file(path) != shard["sha256"]:
+        raise DatasetFormatError(f"{path}: sha256 mismatch (corrupt or modified shard)")
+
+
+def decode_sample(members: dict[str, bytes], modalities: tuple[str, ...], start: int, length: int) -> dict:
+    """Tensors of frames ``start .. start+length-1`` of one sample (members by field name)."""
+    window = slice(start, start + length)
+    out: dict = {}
+
+    def arrays(field: str) -> dict[str, np.ndarray]:
+        return load_npz(members[field])
+
+    for modality in modalities:
+        if modality == "rgb":
+            frames = [load_png(members[f"rgb.{t:03d}.png"]) for t in range(start, start + length)]
+            out["rgb"] = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+        elif modality == "depth":
+            out["depth"] = torch.from_numpy(arrays("depth.npz")["depth"][window])[:, None]
+        elif modality == "segmentation":
+            out["segmentation"] = torch.from_numpy(arrays("segmentation.npz")["instance"][window].astype(np.int64))
+        elif modality == "normal":
+            out["normal"] = torch.from_numpy(arrays("normal.npz")["normal"][window].astype(np.float32))
+        elif modality == "flow":
+            flow = arrays("flow.npz")
+            for name in ("forward", "backward"):
+                out[f"{name}_flow"] = torch.from_numpy(flow[name][window].copy())
+                out[f"{name}_occluded"] = torch.from_numpy(flow[f"{name}_occluded"][window].copy())
+            out["forward_flow"][-1], out["forward_occluded"][-1] = 0, True
+            out["backward_flow"][0], out["backward_occluded"][0] = 0, True
+        elif modality == "object_coords":
+            out["object_coordinates"] = torch.from_numpy(arrays("object_coordinates.npz")["coordinates"][window])
+        elif modality == "depth_map":
+            out["depth_map"] = torch.from_numpy(arrays("controls.npz")["depth_map"][window])[:, None].float() / 255
+        elif modality == "skeleton":
+            skeleton = arrays("skeleton.npz")
+            out["keypoints_3d"] = torch.from_numpy(skeleton["keypoints_3d"][window])
+            out["keypoints_2d"] = torch.from_numpy(skeleton["keypoints_2d"][window])
+            out["keypoints_visible"] = torch.from_numpy(skeleton["visible"][window])
+            out["skeleton_map"] = torch.from_numpy(arrays("controls.npz")["skeleton_map"][window]).permute(0, 3, 1, 2).float() / 255
+        elif modality == "camera":
+            camera = arrays("camera.npz")
+            out["K"] = torch.from_numpy(camera["K"][window].astype(np.float32))
+            out["world_to_camera"] = torch.from_numpy(camera["world_to_camera"][window].astype(np.float32))
+        elif modality == "state":
+            for name, array in arrays("trajectory.npz").items():
+                out[name] = torch.from_numpy(array[window].astype(np.float32))
+    return out
+
+
+def _check_modalities(modalities) -> tuple[str, ...]:
+    modalities = tuple(modalities)
+    unknown = [m for m in modalities if m not in MODALITIES]
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown}; expected some of {', '.join(MODALITIES)}")
+    return modalities
+
+
+def _wanted(field: str, modalities: tuple[str, ...]) -> bool:
+    return field == "metadata.json" or any(field.startswith(p) for m in modalities for p in _MEMBERS[m])
+
+
+def _window(num_frames: int, clip_length: int | None, rng: random.Random | None) -> tuple[int, int]:
+    length = num_frames if clip_length is None else clip_length
+    if not 1 <= length <= num_frames:
+        raise ValueError(f"clip_length must be in [1, {num_frames}] (the episodes' frame count), got {clip_length}")
+    start = rng.randrange(num_frames - length + 1) if rng is not None else 0
+    return start, length
+
+
+def _finish(sample: dict, members: dict[str, bytes], modalities, clip_length, rng) -> dict:
+    meta = json.loads(members["metadata.json"])
+    start, length = _window(meta["num_frames"], clip_length, rng)
+    out = decode_sample(members, modalities, start, length)
+    out.update(key=sample["key"], seed=sample["seed"], start=start)
+    return out
+
+
+class ShardStream(IterableDataset):
+    """Streams samples from the shards of the dataset in ``root``.
+
+    With several DataLoader workers each reads its own subset of shards (shard ``s`` goes
+    to worker ``s % num_workers``). ``shuffle``: shards in a random order per epoch and
+    samples through a buffer of ``shuffle_buffer``; each sample yields one random window of
+    ``clip_length`` frames (None = whole episode, from frame 0). ``verify``: check each
+    shard's sha256 against the manifest before reading it. ``seed`` makes the order and
+    the windows reproducible (per epoch: call :meth:`set_epoch`)."""
+
+    def __init__(self, root: str | Path, modalities=("rgb",), clip_length: int | None = None, shuffle: bool = True,
+                 shuffle_buffer: int = 32, seed: int = 0, verify: bool = False):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.modalities = _check_modalities(modalities)
+        self.clip_length, self.shuffle, self.buffer_size = clip_length, shuffle, shuffle_buffer
+        self.seed, self.epoch, self.verify = seed, 0, verify
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        rng = random.Random(hash((self.seed, self.epoch, worker)))
+        shards = [s for s in self.manifest["shards"] if s["shard"] % workers == worker]
+        if self.shuffle:
+            rng.shuffle(shards)
+        buffer: list[dict] = []
+        for sample in self._samples(shards):
+            if not self.shuffle:
+                yield self._decode(sample, rng)
+                continue
+            buffer.append(sample)
+            if len(buffer) >= self.buffer_size:
+                yield self._decode(buffer.pop(rng.randrange(len(buffer))), rng)
+        rng.shuffle(buffer)
+        for sample in buffer:
+            yield self._decode(sample, rng)
+
+    def _samples(self, shards: list[dict]) -> Iterator[dict]:
+        for shard in shards:
+            if self.verify:
+                verify_shard(self.root, shard)
+            entries = {s["key"]: s for s in shard["samples"]}
+            grouped: dict[str, dict[str, bytes]] = defaultdict(dict)
+            with open(self.root / shard["name"], "rb") as f:
+                for name, data in read_tar(f):
+                    key, field = split_member(name)
+                    if _wanted(field, self.modalities):
+                        grouped[key][field] = data
+            for key, members in grouped.items():
+                yield {**entries[key], "members": members}
+
+    def _decode(self, sample: dict, rng: random.Random) -> dict:
+        return _finish(sample, sample["members"], self.modalities, self.clip_length, rng if self.shuffle else None)
+
+
+class EpisodeDataset(Dataset):
+    """Map-style access to the episodes of a (small) dataset: ``dataset[i]`` decodes the
+    i-th stored episode (rejected ones are not stored). Member offsets are indexed once;
+    a sample reads only the members its modalities need. ``clip_length`` with ``seed``
+    picks a reproducible random window per index; ``verify`` checks every shard's sha256
+    and every sample's digest when the index is built."""
+
+    def __init__(self, root: str | Path, modalities=("rgb",), clip_length: int | None = None, seed: int | None = None,
+                 verify: bool = False):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.modalities = _check_modalities(modalities)
+        self.clip_length, self.seed = clip_length, seed
+        self.samples: list[dict] = []
+        for shard in self.manifest["shards"]:
+            if verify:
+                verify_shard(self.root, shard)
+            offsets: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+            with tarfile.open(self.root / shard["name"], "r") as archive:
+                for info in archive.getmembers():
+                    key, field = split_member(info.name)
+                    offsets[key][field] = (info.offset_data, info.size)
+            for entry in shard["samples"]:
+                self.samples.append({**entry, "shard": shard["name"], "offsets": offsets[entry["key"]]})
+        if verify:
+            for index, entry in enumerate(self.samples):
+                members = self.raw_members(index)
+                if sample_digest([(f"{entry['key']}.{k}", v) for k, v in members.items()]) != entry["sha256"]:
+                    raise DatasetFormatError(f"{self.root / entry['shard']}: sample {entry['key']} does not match its digest")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def raw_members(self, index: int, all_fields: bool = True) -> dict[str, bytes]:
+        """The stored bytes of sample ``index`` by field name (all of them, or only those
+        the modalities need), in stored order."""
+        entry = self.samples[index]
+        members = {}
+        with open(self.root / entry["shard"], "rb") as f:
+            for field, (offset, size) in entry["offsets"].items():
+                if all_fields or _wanted(field, self.modalities):
+                    f.seek(offset)
+                    members[field] = f.read(size)
+        return members
+
+    def __getitem__(self, index: int) -> dict:
+        entry = self.samples[index]
+        rng = random.Random(hash((self.seed, index))) if self.seed is not None and self.clip_length is not None else None
+        return _finish(entry, self.raw_members(index, all_fields=False), self.modalities, self.clip_length, rng)
