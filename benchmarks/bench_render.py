@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import pybullet
@@ -34,6 +32,7 @@ from control.stack import stack_controls
 from renderer.pbr.render import RenderSettings, render_trajectory
 from simulation.engine import make_engine
 from simulation.pybullet_engine import PybulletWorld
+from results_io import machine, write_results
 from worldgen.render_job import RenderOptions
 from worldgen.scene import load_scene
 from worldgen.scene.cameras import extrinsics
@@ -95,7 +94,7 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/bench_render.json")
     args = parser.parse_args()
     spp = RenderOptions().spp
-    results = {"machine": platform.processor() or platform.machine(), "default_spp": spp, "frames": args.frames, "scenes": {}}
+    results = {"machine": machine(), "default_spp": spp, "frames": args.frames, "scenes": {}}
     for name in SCENES:
         scene = load_scene(name)
         trajectory = make_engine("pybullet").rollout(scene, num_frames=args.frames + 8)
@@ -119,10 +118,7 @@ def main() -> None:
         row["warp_floor"] = warp_floor(trajectory, scene.cameras[0], frames[:4], args.floor_spp)
         results["scenes"][name] = row
         print(name, json.dumps(row))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

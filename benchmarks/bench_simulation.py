@@ -17,13 +17,11 @@ overhead ``(full - state) / bare``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
-from pathlib import Path
 
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
+from results_io import machine, write_results
 from worldgen.scene import bundled_scenes, load_scene
 
 
@@ -88,21 +86,18 @@ def main() -> None:
     results = [bench_scene(name, args.repeats) for name in (args.scenes or bundled_scenes())]
     report = {
         "benchmark": "simulation",
-        "machine": {"python": platform.python_version(), "processor": platform.processor(), "cpus": __import__("os").cpu_count()},
+        "machine": machine(),
         "repeats": args.repeats,
         "goal": "state_recording_overhead < 0.10",
         "scenes": results,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    write_results(args.out, report)
     print(f"{'scene':<18}{'steps/s':>9}{'RTF':>7}{'state rec.':>12}{'contacts':>10}")
     for r in results:
         print(
             f"{r['scene']:<18}{r['full_steps_per_second']:>9.0f}{r['real_time_factor']:>7.1f}"
             f"{r['state_recording_overhead']:>12.1%}{r['contact_recording_overhead']:>10.1%}"
         )
-    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
