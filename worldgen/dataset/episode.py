@@ -189,9 +189,10 @@ def metadata(family: FamilySpec, split: str, index: int, seed: int, trajectory, 
         pixels = mask.sum(axis=(1, 2))
         record["pixels"] = [int(p) for p in pixels]
         record["bbox"] = [_bbox(m) if p else None for m, p in zip(mask, pixels)]
-        if i >= 2:
+        if i >= 2:  # instances without a mesh (a humanoid's root link) have no silhouette
+            areas = hull_area.get(i, [None] * len(pixels))
             record["visibility"] = [None if a is None else float(min(1.0, p / a)) if a > 0 else 0.0
-                                    for p, a in zip(pixels, hull_area[i])]
+                                    for p, a in zip(pixels, areas)]
         instances.append(record)
     return {
         "format": MEMBER_FORMAT,

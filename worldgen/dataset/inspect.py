@@ -39,7 +39,7 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
             visibility.extend(v for v in inst.get("visibility", []) if v is not None)
             if inst["kind"] == "body" and not inst["fixed"]:
                 speed.extend(float(np.linalg.norm(v)) for v in inst["linear_velocity"])
-        valid = ~item["forward_occluded"][:-1]
+        valid = ~item["forward_occluded"][:-1] & (seg[:-1] >= 2)  # visible object pixels
         magnitude = item["forward_flow"][:-1].norm(dim=1)
         if valid.any():
             motion.append(float(magnitude[valid].mean()))
@@ -56,7 +56,7 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
         "sampled_episodes": len(chosen),
         "depth_min_m": summary(depth_lo), "depth_max_m": summary(depth_hi),
         "visible_objects_per_frame": summary(objects), "visibility_fraction": summary(visibility),
-        "flow_magnitude_px_per_frame": summary(motion), "body_speed_m_per_s": summary(speed),
+        "object_flow_px_per_frame": summary(motion), "body_speed_m_per_s": summary(speed),
     }
     (root / "inspect.json").write_text(json.dumps(stats, indent=1))
 
@@ -87,7 +87,7 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
     lines.extend(f"  {r['key']} (seed {r['seed']}): {r['reason']}" for r in manifest["rejected"][:20])
     lines.append(f"statistics over {len(chosen)} episodes (mean [min, max]):")
     for name in ("depth_min_m", "depth_max_m", "visible_objects_per_frame", "visibility_fraction",
-                 "flow_magnitude_px_per_frame", "body_speed_m_per_s"):
+                 "object_flow_px_per_frame", "body_speed_m_per_s"):
         s = stats[name]
         lines.append(f"  {name:<28} " + (f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]" if s else "n/a"))
     lines.append(f"wrote {root / 'inspect.json'}" + (f" and {sheet}" if sheet else ""))
