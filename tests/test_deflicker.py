@@ -101,3 +101,13 @@ def test_ffmpeg_filter_scales_each_frame_to_its_window_mean():
     out = ffmpeg_deflicker(clip, size=2, mode="am")
     assert out.shape == clip.shape
     assert np.abs(out[:-1].astype(float) - 120).max() <= 2
+
+
+def test_ffmpeg_median_mode_does_not_take_a_median():
+    """FFmpeg's median mode sorts with a comparator that compares addresses, so the window
+    stays unsorted and frame t takes the luma of frame t + size // 2: an alternating clip
+    comes out alternating the other way round instead of flat."""
+    levels = np.where(np.arange(8) % 2 == 0, 100, 140).astype(np.uint8)
+    clip = np.broadcast_to(levels[:, None, None, None], (8, 16, 16, 3)).copy()
+    out = ffmpeg_deflicker(clip, size=3, mode="median")
+    np.testing.assert_allclose(out[:6, 0, 0, 0], levels[1:7], atol=2)

@@ -42,7 +42,8 @@ def add_deflicker_parser(subparsers) -> None:
     p.add_argument("--size", metavar="N", default="5",
                    help=f"ffmpeg: window in frames, {FFMPEG_SIZES[0]}..{FFMPEG_SIZES[1]} (default 5)")
     p.add_argument("--mode", default="am", metavar="|".join(FFMPEG_MODES),
-                   help="ffmpeg: how the window's luma is averaged (default am, arithmetic mean)")
+                   help="ffmpeg: how the window's luma is averaged (default am, arithmetic mean; FFmpeg's median "
+                   "compares addresses, not values, and does not deflicker)")
     p.add_argument("--radius", metavar="R", default="3", help="flow: neighbours on each side, >= 1 (default 3)")
     p.add_argument("--flow", metavar="FILE", help=FLOW_HELP)
     p.add_argument("--reference", metavar="VIDEO", help="clean reference video for PSNR and SSIM before and after")

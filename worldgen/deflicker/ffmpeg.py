@@ -5,7 +5,12 @@ For each frame t it takes the mean luma Y_t (the Y plane of yuv444p) of the wind
 ``mean_mode(Y_t .. Y_{t+size-1}) / Y_t`` (``mode``: ``am`` arithmetic, ``gm`` geometric,
 ``hm`` harmonic, ``qm`` quadratic, ``cm`` cubic, ``pm`` power mean, ``median``); chroma is
 left alone and the last frames reuse the last luma (libavfilter/vf_deflicker.c). One gain
-per frame, so it can remove global brightness flicker but not flicker of one object."""
+per frame, so it can remove global brightness flicker but not flicker of one object.
+
+``median`` does not compute a median: the filter's sort comparator (``comparef``) subtracts
+the element addresses instead of the values, so the "sorted" window is the window itself and
+frame t takes the luma of frame t + size // 2 (so in FFmpeg 8.1.2, which PyAV 18.1.0
+bundles). Use ``am``."""
 
 from __future__ import annotations
 
