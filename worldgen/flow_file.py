@@ -28,6 +28,7 @@ import numpy as np
 from worldgen.scene.errors import SceneError
 
 BUFFERS = "buffers.npz"
+KEYS = ("forward_flow", "forward_occluded", "backward_flow", "backward_occluded", "instance")
 MAX_INSTANCE_ID = 1 << 16  # ids are counted densely (worldgen's are consecutive from 0)
 
 
@@ -75,11 +76,12 @@ def load_flow(path: str | Path) -> FlowFile:
     source = str(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            names = data.files
+            arrays = {key: data[key] for key in KEYS if key in names}  # not the rest of a buffers.npz
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise SceneError("--flow", f"not a readable .npz flow file ({err})", source) from None
     if "forward_flow" not in arrays:
-        raise SceneError("forward_flow", f"missing; the file has {sorted(arrays) or 'no arrays'} "
+        raise SceneError("forward_flow", f"missing; the file has {sorted(names) or 'no arrays'} "
                          "(expected forward_flow (T, 2, H, W) pixels, see `worldgen eval video --help`)", source)
     forward = _flow(arrays, "forward_flow", source)
     T, _, height, width = forward.shape
