@@ -21,9 +21,11 @@ True = no valid correspondence.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.ndimage import map_coordinates
 
 from worldgen.scene.cameras import backproject, pixel_rays
@@ -111,11 +113,50 @@ def exact_flow(depth: np.ndarray, instance: np.ndarray, poses: np.ndarray, K: np
     return Flow(forward, backward, forward_occluded, backward_occluded)
 
 
+@functools.lru_cache(maxsize=8)
+def _pixel_centres(height: int, width: int) -> torch.Tensor:
+    """(H, W, 2) pixel centres (x, y) in ``grid_sample``'s coordinates: with
+    align_corners=False, -1 and +1 are the outer edges of the image."""
+    y = (torch.arange(height, dtype=torch.float32) + 0.5) * (2.0 / height) - 1.0
+    x = (torch.arange(width, dtype=torch.float32) + 0.5) * (2.0 / width) - 1.0
+    return torch.stack(torch.meshgrid(x, y, indexing="xy"), dim=-1)
+
+
+def backward_warp(images: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Batched backward warp: ``images`` (N, C, H, W) of the target frames sampled at each
+    pixel centre plus ``flow`` (N, 2, H, W) pixels (x right, y down), so the result lines up
+    with the source frames. mode ``bilinear`` or ``nearest`` (for ids). Samples outside the
+    image take the nearest edge. float32 tensors in, float32 out (``torch.grid_sample``)."""
+    height, width = images.shape[2:]
+    scale = torch.tensor([2.0 / width, 2.0 / height])
+    grid = _pixel_centres(height, width) + flow.permute(0, 2, 3, 1) * scale
+    return torch.nn.functional.grid_sample(images, grid, mode=mode, padding_mode="border", align_corners=False)
+
+
+def follow_flow(offset: torch.Tensor, alive: torch.Tensor, flow: torch.Tensor,
+                visible: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of following points through a clip by composing flows.
+
+    Points start at the pixel centres p of some frame; at frame t they are at p + ``offset``
+    (N, 2, H, W) pixels, and ``alive`` (N, 1, H, W) is 1 while they are still tracked.
+    ``flow`` (N, 2, H, W) maps frame t to t+1 and ``visible`` (N, 1, H, W) is 1 where frame
+    t's pixel has a correspondence in t+1. Returns the offset at frame t+1 (flow sampled
+    bilinearly at the point) and the new ``alive``: still alive, visible at the point
+    (nearest pixel) and landed inside the image."""
+    height, width = flow.shape[2:]
+    alive = alive * backward_warp(visible, offset, mode="nearest")
+    offset = offset + backward_warp(flow, offset)
+    x = offset[:, 0] + torch.arange(width, dtype=torch.float32) + 0.5
+    y = offset[:, 1] + torch.arange(height, dtype=torch.float32)[:, None] + 0.5
+    inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+    return offset, alive * inside[:, None].float()
+
+
 def warp(image: np.ndarray, flow: np.ndarray, order: int = 1) -> np.ndarray:
-    """Backward warp: ``image`` (C, H, W) of the target frame sampled at each pixel centre
-    plus ``flow`` (2, H, W), so the result lines up with the source frame. order 1 =
-    bilinear, 0 = nearest (for ids). Samples outside the image take the nearest edge."""
-    height, width = image.shape[1:]
-    v, u = np.mgrid[0:height, 0:width] + 0.5
-    x, y = u + flow[0], v + flow[1]
-    return np.stack([_sample(channel, x, y, order) for channel in image])
+    """Backward warp of one frame (numpy face of :func:`backward_warp`): ``image`` (C, H, W)
+    of the target frame sampled at each pixel centre plus ``flow`` (2, H, W), so the result
+    lines up with the source frame. order 1 = bilinear, 0 = nearest (for ids). Samples
+    outside the image take the nearest edge. Returns float32 (C, H, W)."""
+    images = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    flows = torch.from_numpy(np.ascontiguousarray(flow, dtype=np.float32))[None]
+    return backward_warp(images, flows, mode="nearest" if order == 0 else "bilinear")[0].numpy()

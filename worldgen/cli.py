@@ -161,10 +161,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scenes)
 
     from worldgen.dataset_command import add_dataset_parser
+    from worldgen.deflicker.command import add_deflicker_parser
+    from worldgen.eval_video import add_eval_parser
     from worldgen.pose_command import add_pose_parser
 
     add_pose_parser(sub)
     add_dataset_parser(sub)
+    add_eval_parser(sub)
+    add_deflicker_parser(sub)
     return parser
 
 

@@ -16,13 +16,12 @@ Pixel coordinates x right, y down; ``people`` is empty where nobody was found.""
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from worldgen.files import write_atomic
 from worldgen.scene.errors import SceneError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -93,11 +92,11 @@ def cmd_pose_extract(args) -> int:
         "format": FORMAT, "source": str(source), "width": width, "height": height, "fps": fps,
         "keypoint_names": list(COCO18_NAMES), "frames": frames_json,
     }
-    _write_atomic(out / "keypoints.json", (json.dumps(document, indent=1) + "\n").encode())
+    write_atomic(out / "keypoints.json", (json.dumps(document, indent=1) + "\n").encode())
     write_video(out / "skeleton.mp4", np.stack(maps), fps)
     if kind == "image":
         png = cv2.imencode(".png", cv2.cvtColor(maps[0], cv2.COLOR_RGB2BGR))[1]
-        _write_atomic(out / "skeleton.png", png.tobytes())
+        write_atomic(out / "skeleton.png", png.tobytes())
     found = sum(bool(f["people"]) for f in frames_json)
     print(f"{out}: a person in {found} of {len(frames_json)} frames; keypoints.json, skeleton.mp4"
           + (", skeleton.png" if kind == "image" else ""))
@@ -162,14 +161,3 @@ def _video_fps(source: Path) -> float:
 def _without_path(err: ValueError, source: Path) -> str:
     """A worldgen.video error message without its leading path (SceneError adds it)."""
     return str(err).removeprefix(f"{source}: ")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

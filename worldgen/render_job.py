@@ -11,7 +11,6 @@ Written (each file through a temporary name, so an interrupted run leaves no tor
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
+from worldgen.dataset.encoding import npz_bytes
+from worldgen.files import write_atomic
 from worldgen.scene import RunConfig, SceneError
 from worldgen.scene.checks import spec_error
 from worldgen.scene.schema import CameraSpec, Spec
@@ -108,11 +109,7 @@ class RenderReport:
 
 
 def _save_npz(path: Path, **arrays) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, npz_bytes(**arrays))
 
 
 def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: bool = False) -> RenderReport:
@@ -179,9 +176,7 @@ def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: b
     files.append(_save_npz(out_dir / "controls.npz", controls=controls.astype(np.float16),
                            channels=np.array(CONTROL_CHANNELS)))
     instances = out_dir / "instances.json"
-    tmp = instances.with_name(".instances.json.tmp")
-    tmp.write_text(json.dumps({"camera": clip.camera, "instances": clip.instances.to_json()}, indent=1))
-    os.replace(tmp, instances)
+    write_atomic(instances, json.dumps({"camera": clip.camera, "instances": clip.instances.to_json()}, indent=1).encode())
     files.append(instances)
     sheet_frames = pick_frames(len(clip.frames), 4)
     contact_sheet(maps, sheet_frames, out_dir / "contact_sheet.png",

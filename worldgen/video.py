@@ -85,6 +85,14 @@ def video_fps(path: str | os.PathLike) -> float:
         return _fps(path, stream)
 
 
+def video_codec(path: str | os.PathLike) -> str:
+    """Codec and pixel format of the first video stream of ``path``, e.g. ``h264 yuv420p``
+    (a lossy codec or chroma subsampling adds its own error to any metric). Raises
+    ``ValueError`` as :func:`read_video` does."""
+    with _open_video(path) as (_, stream):
+        return f"{stream.codec_context.name} {stream.codec_context.pix_fmt}"
+
+
 def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """Frames of ``path`` one at a time, uint8 ``(H, W, 3)`` RGB (for videos too long to hold
     in memory). Raises ``ValueError`` as :func:`read_video` does."""

@@ -1,0 +1,312 @@
+"""``worldgen eval video VIDEO``: temporal-consistency metrics of any video, exact when the
+flow comes from a worldgen render.
+
+Without flow it measures what needs none: VBench's temporal flickering, the mean inter-frame
+difference and its flicker-source rule of thumb, the seam score on inter-frame differences
+and, with ``--reference``, PSNR and SSIM. With flow (``--flow``, or found automatically when
+VIDEO is in a worldgen render folder) it adds the warping error E_warp, the temporal
+variance, the drift from frame 0 along the composed flow, the seam score on E_warp and, when
+the flow file has instance ids, each instance's colour drift. Formulas: :mod:`worldgen.metrics`.
+
+Writes ``OUT/metrics.json`` (format below), ``OUT/temporal.png`` (per-pair E_warp and
+inter-frame difference, drift per frame) and, with instance ids, ``OUT/instance_drift.png``::
+
+    {"format": "worldgen.eval/1", "video": ..., "codec": "h264 yuv420p", "frames": T,
+     "width": W, "height": H, "fps": ..., "flow": FILE or null, "reference": FILE or null,
+     "summary": {name: number or text}, "per_frame": {name: [per pair (T-1) or per frame (T)]},
+     "instances": [{"id", "name", "frames_seen", "max_drift", "final_drift", "drift": [T]}]}
+
+Numbers that are undefined are ``null``; a PSNR of identical frames is ``"inf"``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worldgen.files import write_atomic
+from worldgen.flow_file import FlowFile
+from worldgen.scene.errors import SceneError
+
+FORMAT = "worldgen.eval/1"
+RENDER_RGB = "rgb.mp4"
+LOSSLESS_CODECS = ("ffv1", "ffvhuff", "huffyuv", "utvideo", "rawvideo", "png", "qtrle")
+FLOW_HELP = (
+    "flow file: a worldgen render folder, its buffers.npz, or an .npz with forward_flow (T, 2, H, W) pixels "
+    "(frame t to t+1) and optionally forward_occluded (T, H, W) bool, backward_flow / backward_occluded "
+    "(frame t to t-1) and instance (T, H, W) ids (default: the buffers.npz of the render folder VIDEO is in)"
+)
+
+# (summary key, row label, number format), in table order.
+ROWS = (
+    ("warp_error", "E_warp (Lai et al.), squared [0,1]", "{:.3e}"),
+    ("temporal_variance_percent", "temporal variance, % (good < 1.2)", "{:.3f}"),
+    ("visible_fraction", "pixels with a correspondence", "{:.3f}"),
+    ("vbench_temporal_flickering", "VBench temporal flickering", "{:.5f}"),
+    ("mean_frame_difference", "mean inter-frame difference, 0-255", "{:.3f}"),
+    ("drift_final_percent", "drift from frame 0 at the end, %", "{:.3f}"),
+    ("drift_max_percent", "largest drift from frame 0, %", "{:.3f}"),
+    ("tracked_final", "frame-0 pixels tracked to the end", "{:.3f}"),
+    ("max_instance_drift", "largest instance colour drift, 0-255", "{:.2f}"),
+    ("seam_score", "seam score", "{:.3f}"),
+    ("psnr_db", "PSNR vs reference, dB", "{:.2f}"),
+    ("ssim", "SSIM vs reference", "{:.4f}"),
+)
+
+
+@dataclass
+class Clip:
+    """A decoded video with the flow that goes with it (if any)."""
+
+    path: Path
+    frames: np.ndarray  # uint8 (T, H, W, 3)
+    fps: float
+    codec: str
+    flow: FlowFile | None
+
+
+def read_frames(video: str | os.PathLike, field: str) -> tuple[Path, np.ndarray, float, str]:
+    """(path, uint8 (T, H, W, 3) frames, fps, codec) of a video file or a render folder's
+    rgb.mp4; a SceneError on ``field`` when it cannot be read."""
+    from worldgen.video import read_video, video_codec
+
+    path = Path(video)
+    if path.is_dir():
+        if not (path / RENDER_RGB).is_file():
+            raise SceneError(field, f"the folder has no {RENDER_RGB}; expected a video file or a worldgen "
+                             "render folder", str(path))
+        path = path / RENDER_RGB
+    try:
+        frames, fps = read_video(path)
+        codec = video_codec(path)
+    except ValueError as err:
+        raise SceneError(field, str(err).removeprefix(f"{path}: "), str(path)) from None
+    if len(frames) < 2:
+        raise SceneError(field, f"expected at least 2 frames, got {len(frames)}", str(path))
+    return path, frames, fps, codec
+
+
+def fits(frames: np.ndarray, T: int, height: int, width: int) -> bool:
+    """Whether ``frames`` (T', H', W', 3) are T frames of H x W, up to the one row or column
+    of edge padding that the mp4 writer adds to odd sizes."""
+    return len(frames) == T and frames.shape[1] - height in (0, 1) and frames.shape[2] - width in (0, 1)
+
+
+def _size(T: int, height: int, width: int) -> str:
+    return f"{T} frames of {width}x{height}"
+
+
+def load_clip(video: str, flow: str | None = None) -> Clip:
+    """The video and its flow: ``flow`` if given, else the buffers.npz of the render folder
+    the video is in (ignored, with a note, when its shape does not match)."""
+    from worldgen.flow_file import load_flow, render_flow_for
+
+    path, frames, fps, codec = read_frames(video, "VIDEO")
+    flow_file = load_flow(flow) if flow else None
+    if flow_file is None and (found := render_flow_for(path)) is not None:
+        flow_file = load_flow(found)
+        if not fits(frames, *flow_file.shape):
+            print(f"note: {found} does not match {path} in shape; measuring without flow", file=sys.stderr)
+            flow_file = None
+    if flow_file is not None:
+        if not fits(frames, *flow_file.shape):
+            raise SceneError("--flow", f"holds {_size(*flow_file.shape)}, but the video has {_size(*frames.shape[:3])}",
+                             flow_file.source)
+        frames = frames[:, :flow_file.shape[1], :flow_file.shape[2]]
+    return Clip(path, frames, fps, codec, flow_file)
+
+
+def load_reference(reference: str, clip: Clip) -> np.ndarray:
+    """uint8 (T, H, W, 3) frames of the reference video, checked against ``clip``."""
+    path, frames, _, _ = read_frames(reference, "--reference")
+    if not fits(frames, *clip.frames.shape[:3]):
+        raise SceneError("--reference", f"has {_size(*frames.shape[:3])}, but the video has "
+                         f"{_size(*clip.frames.shape[:3])}", str(path))
+    return frames[:, :clip.frames.shape[1], :clip.frames.shape[2]]
+
+
+def evaluate(frames: np.ndarray, flow: FlowFile | None = None, reference: np.ndarray | None = None,
+             chunk: int | None = None) -> dict:
+    """Every metric that ``frames`` (uint8 (T, H, W, 3)) and what is given allow:
+    ``{"summary": {...}, "per_frame": {...}, "instances": [...]}`` (module docstring)."""
+    from worldgen import metrics
+    from worldgen.metrics.frames import as_float_frames
+
+    floats = as_float_frames(frames)
+    differences = metrics.frame_differences(frames)
+    mean_difference = float(differences.mean())
+    summary: dict = {
+        "vbench_temporal_flickering": metrics.vbench_score(mean_difference),
+        "mean_frame_difference": mean_difference,
+        "flicker_source": metrics.flicker_source(mean_difference),
+    }
+    per_frame: dict = {"frame_difference": differences}
+    seam_series = differences
+    instances: list[dict] = []
+    if flow is not None:
+        errors = metrics.warping_errors(floats, flow.forward, flow.forward_occluded)
+        drift = metrics.composed_drift(floats, flow.forward, flow.forward_occluded)
+        summary.update(
+            warp_error=errors.mean_warp_error, temporal_variance_percent=errors.mean_temporal_variance,
+            visible_fraction=float(errors.visible.mean()), drift_final_percent=float(drift.drift[-1]),
+            drift_max_percent=float(np.nanmax(drift.drift)),  # drift_0 = 0: never all NaN
+            tracked_final=float(drift.tracked[-1]),
+        )
+        per_frame.update(warp_error=errors.warp_error, temporal_variance_percent=errors.temporal_variance,
+                         drift_percent=drift.drift, tracked=drift.tracked)
+        seam_series = errors.warp_error
+        if flow.instance is not None:
+            instances = _instance_records(metrics.instance_color_drift(floats, flow.instance), flow.instance_names)
+            summary["max_instance_drift"] = max((r["max_drift"] for r in instances if r["max_drift"] is not None),
+                                                default=None)
+    if chunk is not None:
+        try:
+            summary["seam_score"] = metrics.seam_score(seam_series, chunk)
+        except ValueError as err:
+            raise SceneError("--chunk", str(err), "command line") from None
+        summary["seam_measure"] = f"{'warp_error' if flow is not None else 'frame_difference'}, chunks of {chunk}"
+    if reference is not None:
+        reference = as_float_frames(reference)
+        per_frame["psnr_db"] = metrics.psnr(floats, reference)
+        per_frame["ssim"] = metrics.ssim(floats, reference)
+        summary.update(psnr_db=float(np.mean(per_frame["psnr_db"])), ssim=float(np.mean(per_frame["ssim"])))
+    per_frame = {key: value.tolist() for key, value in per_frame.items()}
+    return {"summary": summary, "per_frame": per_frame, "instances": instances}
+
+
+def _instance_records(colors, names: dict[int, str]) -> list[dict]:
+    """One record per instance, largest drift first."""
+    records = []
+    for k, instance_id in enumerate(colors.ids.tolist()):
+        drift = colors.drift[:, k]
+        seen = ~np.isnan(drift)
+        records.append({
+            "id": instance_id, "name": names.get(instance_id, f"instance {instance_id}"),
+            "frames_seen": int(seen.sum()),
+            "max_drift": float(np.max(drift[seen])) if seen.any() else None,
+            "final_drift": float(drift[seen][-1]) if seen.any() else None,
+            "drift": drift.tolist(),
+        })
+    return sorted(records, key=lambda r: -1.0 if r["max_drift"] is None else r["max_drift"], reverse=True)
+
+
+def format_table(reports: dict[str, dict]) -> str:
+    """The summaries of ``reports`` (column label -> :func:`evaluate` result) as a text
+    table, one metric per row; rows no report has are left out."""
+    rows = [(label, fmt, key) for key, label, fmt in ROWS if any(key in r["summary"] for r in reports.values())]
+    width = max(len(label) for label, _, _ in rows)
+    lines = [f"{'metric':<{width}}  " + "  ".join(f"{name:>12}" for name in reports)]
+    for label, fmt, key in rows:
+        cells = []
+        for report in reports.values():
+            value = report["summary"].get(key)
+            cells.append("n/a" if value is None else "inf" if value == math.inf else fmt.format(value))
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{cell:>12}" for cell in cells))
+    return "\n".join(lines)
+
+
+def write_report(report: dict, out: Path) -> list[Path]:
+    """metrics.json and the plots into ``out``; returns the files written."""
+    from worldgen.eval_plots import plot_instance_drift, plot_temporal
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = [write_json(out / "metrics.json", report)]
+    files.append(plot_temporal(report["per_frame"], out / "temporal.png"))
+    if report["instances"]:
+        files.append(plot_instance_drift(report["instances"], out / "instance_drift.png"))
+    return files
+
+
+def _jsonable(value):
+    """``value`` with infinities as "inf" and NaN as None (strict JSON has neither)."""
+    if isinstance(value, dict):
+        return {key: _jsonable(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def write_json(path: Path, report: dict) -> Path:
+    """``report`` as strict JSON (see :func:`_jsonable`), written whole or not at all."""
+    return write_atomic(path, (json.dumps(_jsonable(report), indent=1) + "\n").encode())
+
+
+def parse_count(text: str | None, field: str, low: int, high: int | None = None) -> int | None:
+    """A whole-number option in [low, high] (None passes through); a SceneError otherwise."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+        raise SceneError(field, f"expected {expected}, got {text!r}", "command line")
+    return value
+
+
+def describe(clip: Clip) -> dict:
+    """The clip's identity fields of metrics.json."""
+    T, height, width = clip.frames.shape[:3]
+    return {"format": FORMAT, "video": str(clip.path), "codec": clip.codec, "frames": T, "width": width,
+            "height": height, "fps": clip.fps, "flow": clip.flow.source if clip.flow else None}
+
+
+def notes(clip: Clip) -> list[str]:
+    """What the reader should know about where the figures come from."""
+    lines = [f"video: {clip.path} ({clip.codec}, {len(clip.frames)} frames at {clip.fps:g} fps)"]
+    if clip.flow is None:
+        lines.append("no flow: E_warp, temporal variance and drift need --flow (a worldgen render folder or an .npz)")
+    else:
+        lines.append(f"flow: {clip.flow.source}")
+    if clip.codec.split()[0] not in LOSSLESS_CODECS:
+        lines.append(f"{clip.codec}: lossy compression adds its own error to every figure")
+    return lines
+
+
+def cmd_eval_video(args) -> int:
+    """Run ``eval video``; user mistakes raise :class:`SceneError`."""
+    chunk = parse_count(args.chunk, "--chunk", 2)
+    clip = load_clip(args.video, args.flow)
+    reference = load_reference(args.reference, clip) if args.reference else None
+    report = evaluate(clip.frames, clip.flow, reference, chunk)
+    report = {**describe(clip), "reference": args.reference, **report}
+    out = Path(args.output) if args.output else clip.path.with_name(f"{clip.path.stem}_eval")
+    files = write_report(report, out)
+    print(format_table({"value": report}))
+    summary = report["summary"]
+    print("\n".join([summary["flicker_source"], *notes(clip)]))
+    if "seam_measure" in summary:
+        print(f"seam score on {summary['seam_measure']}: boundary pairs over inner pairs")
+    for record in report["instances"][:5]:
+        if record["max_drift"] is not None:
+            print(f"instance {record['id']} {record['name']}: colour drift up to {record['max_drift']:.2f} levels")
+    print("\n".join(f"wrote {path}" for path in files))
+    return 0
+
+
+def add_eval_parser(subparsers) -> None:
+    """Add ``eval`` (with sub-command ``video``) to the CLI's sub-parsers."""
+    evaluate_parser = subparsers.add_parser("eval", help="evaluate videos", description="Evaluation tools.")
+    sub = evaluate_parser.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "video",
+        help="temporal-consistency metrics of a video (E_warp, flicker, drift, seams, PSNR/SSIM)",
+        description="Measure temporal consistency of VIDEO and write OUT/metrics.json, OUT/temporal.png and "
+        "(with instance ids) OUT/instance_drift.png. Flow-free: VBench temporal flickering, mean inter-frame "
+        "difference. With flow (exact from a worldgen render): E_warp, temporal variance, drift, per-instance "
+        "colour drift. With --reference: PSNR, SSIM. With --chunk: seam score.",
+    )
+    p.add_argument("video", metavar="VIDEO", help="a video file (mp4 ...) or a worldgen render folder (its rgb.mp4)")
+    p.add_argument("--flow", metavar="FILE", help=FLOW_HELP)
+    p.add_argument("--reference", metavar="VIDEO", help="reference video (same frames and size) for PSNR and SSIM")
+    p.add_argument("--chunk", metavar="N", help="frames per generated chunk, for the seam score")
+    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: VIDEO's name + _eval, next to it)")
+    p.set_defaults(func=cmd_eval_video)
