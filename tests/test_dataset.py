@@ -109,6 +109,8 @@ def test_killed_generator_resumes_to_the_same_dataset(reference, tmp_path):
     assert len(EpisodeDataset(tmp_path, verify=True)) == EPISODES
     assert _files(tmp_path) == _files(reference)
     assert not (tmp_path / ".staging").exists() and not list(tmp_path.glob(".*.tmp"))
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # nothing left to do
+    assert _files(tmp_path) == _files(reference) and not (tmp_path / ".staging").exists()
 
 
 def test_exploding_episodes_are_recorded_as_rejected(tmp_path):

@@ -118,6 +118,7 @@ class DatasetWriter:
             if path.name not in sealed:
                 path.unlink()
         self.seal_ready()
+        self._tidy()
 
     # --- writing -----------------------------------------------------------------------
 
@@ -161,7 +162,11 @@ class DatasetWriter:
         self._write_manifest()
         for path in staged:
             path.unlink()
-        if self.manifest["complete"]:
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """A complete dataset keeps no (empty) staging folder."""
+        if self.manifest["complete"] and self.staging.is_dir() and not any(self.staging.iterdir()):
             self.staging.rmdir()
 
     def _write_manifest(self) -> None:
