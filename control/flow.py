@@ -96,13 +96,16 @@ def correspondence(src: dict, dst: dict, K: np.ndarray, tolerance: float = OCCLU
 
 
 def exact_flow(depth: np.ndarray, instance: np.ndarray, poses: np.ndarray, K: np.ndarray,
-               world_to_camera: np.ndarray, tolerance: float = OCCLUSION_TOLERANCE) -> Flow:
+               world_to_camera: np.ndarray, tolerance: float = OCCLUSION_TOLERANCE,
+               coordinates: np.ndarray | None = None) -> Flow:
     """Forward and backward flow of a clip. depth, instance (T, H, W); poses (T, N, 4, 4)
-    instance local -> world; K (3, 3); world_to_camera (T, 4, 4)."""
+    instance local -> world; K (3, 3); world_to_camera (T, 4, 4); ``coordinates``: the
+    clip's :func:`object_coordinates` (T, H, W, 3) if the caller has them already."""
     T, height, width = depth.shape
+    if coordinates is None:
+        coordinates = [object_coordinates(depth[t], instance[t], poses[t], K, world_to_camera[t]) for t in range(T)]
     frames = [{"depth": depth[t], "instance": instance[t], "poses": poses[t], "world_to_camera": world_to_camera[t],
-               "local": object_coordinates(depth[t], instance[t], poses[t], K, world_to_camera[t])}
-              for t in range(T)]
+               "local": coordinates[t]} for t in range(T)]
     forward = np.zeros((T, 2, height, width), np.float32)
     backward = np.zeros_like(forward)
     forward_occluded = np.ones((T, height, width), bool)

@@ -100,13 +100,19 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         yield from _decode(path, container, stream)
 
 
+def to_uint8(values: np.ndarray) -> np.ndarray:
+    """uint8 levels of float values in [0, 1] (clipped), rounded to nearest: the one
+    float -> uint8 rule of every image and video worldgen writes. Shape is kept."""
+    return (np.clip(values, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
 def _as_uint8_rgb(frames: np.ndarray) -> np.ndarray:
     """uint8 ``(T, H, W, 3)`` from either accepted layout (see :func:`write_video`)."""
     frames = np.asarray(frames)
     if frames.ndim == 4 and frames.dtype == np.uint8 and frames.shape[3] == 3:
         return np.ascontiguousarray(frames)
     if frames.ndim == 4 and np.issubdtype(frames.dtype, np.floating) and frames.shape[1] == 3:
-        return np.ascontiguousarray((np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1))
+        return np.ascontiguousarray(to_uint8(frames).transpose(0, 2, 3, 1))
     raise ValueError(
         f"frames must be uint8 (T, H, W, 3) or float (T, 3, H, W), got {frames.dtype} {frames.shape}"
     )

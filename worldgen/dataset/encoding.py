@@ -19,6 +19,8 @@ from typing import Any, BinaryIO, Iterator
 import numpy as np
 from PIL import Image
 
+from worldgen.video import to_uint8
+
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
 
@@ -45,7 +47,7 @@ def png_bytes(image: np.ndarray) -> bytes:
     """A PNG of ``image``: float (3, H, W) in [0, 1] (rounded to uint8) or uint8 (H, W, 3)."""
     image = np.asarray(image)
     if np.issubdtype(image.dtype, np.floating):
-        image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(1, 2, 0)
+        image = to_uint8(image).transpose(1, 2, 0)
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=6)
     return buffer.getvalue()

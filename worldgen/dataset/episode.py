@@ -40,6 +40,7 @@ from scipy.spatial import ConvexHull, QhullError
 from worldgen.dataset.encoding import json_bytes, npz_bytes, png_bytes
 from worldgen.dataset.family import FamilySpec, episode_scene
 from worldgen.scene import scene_to_yaml
+from worldgen.video import to_uint8, video_bytes
 
 MEMBER_FORMAT = "worldgen.episode/1"
 FLOW_STEP = 2.0**-10  # pixels: stored flow is exact to 1/2048 px
@@ -96,7 +97,6 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
     from control.skeleton_map import project_keypoints, skeleton_maps
     from renderer.pbr.render import RenderSettings, render_trajectory
     from simulation.engine import make_engine
-    from worldgen.video import video_bytes
 
     start = time.perf_counter()
     seed = family.seed(split, index)
@@ -110,9 +110,10 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
     clip = render_trajectory(trajectory, camera, RenderSettings(spp=family.spp, max_depth=family.max_depth))
     width, height = clip.size
     T = len(clip.frames)
-    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera)
     coordinates = np.stack([object_coordinates(clip.depth[t], clip.instance[t], clip.poses[t], clip.K,
-                                               clip.world_to_camera[t]) for t in range(T)]).transpose(0, 3, 1, 2)
+                                               clip.world_to_camera[t]) for t in range(T)])  # (T, H, W, 3)
+    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera, coordinates=coordinates)
+    coordinates = coordinates.transpose(0, 3, 1, 2)
     keypoints_2d = np.zeros(clip.keypoints.shape[:-1] + (2,), np.float32)
     visible = np.zeros(clip.keypoints.shape[:-1], bool)
     for t in range(T):
@@ -129,7 +130,7 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
                                     forward_occluded=flow.forward_occluded, backward_occluded=flow.backward_occluded)
     on_objects = (clip.instance >= 2)[:, None]
     members["object_coordinates.npz"] = npz_bytes(coordinates=np.where(on_objects, _quantise(coordinates, COORDINATE_STEP), 0).astype(np.float32))
-    members["controls.npz"] = npz_bytes(depth_map=_u8(depth_control), skeleton_map=_u8(skeleton.transpose(0, 2, 3, 1)))
+    members["controls.npz"] = npz_bytes(depth_map=to_uint8(depth_control), skeleton_map=to_uint8(skeleton.transpose(0, 2, 3, 1)))
     members["skeleton.npz"] = npz_bytes(keypoints_3d=clip.keypoints.astype(np.float32),
                                         keypoints_2d=keypoints_2d, visible=visible)
     members["camera.npz"] = npz_bytes(K=np.repeat(clip.K[None], T, axis=0), world_to_camera=clip.world_to_camera)
@@ -145,10 +146,6 @@ def _quantise(x: np.ndarray, step: float) -> np.ndarray:
     """float32 ``x`` rounded to multiples of ``step`` (a power of two, so exactly): float
     noise far below the step goes, and the arrays compress about tenfold."""
     return (np.round(x / step) * step).astype(np.float32)
-
-
-def _u8(x: np.ndarray) -> np.ndarray:
-    return (np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def metadata(family: FamilySpec, split: str, index: int, seed: int, trajectory, clip) -> dict:

@@ -10,6 +10,7 @@ in training."""
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from pathlib import Path
 from typing import Annotated, Any, Sequence
@@ -191,19 +192,23 @@ def bounding_radius(obj) -> float:
         return float(np.hypot(obj.radius, obj.height / 2))
     if obj.shape == "capsule":
         return float(obj.height / 2 + obj.radius)
-    return _measured_radius(obj)
+    return _collision_radius(obj.shape, obj.asset, obj.mesh, obj.scale, str(FAMILY_DIR))
 
 
-def _measured_radius(obj) -> float:
+@functools.cache
+def _collision_radius(shape: str, asset: str | None, mesh: str | None, scale: float, base_dir: str) -> float:
+    """Farthest corner of the collision shape's box from the centre of mass, measured at the
+    identity orientation (a sphere about the centre of mass holds the shape however it turns)."""
     from simulation.pybullet_engine import PybulletWorld
 
-    probe = Scene(objects=[obj.model_copy(update={"position": (0.0, 0.0, 0.0)})], floor={"enabled": False})
+    probe = Scene(objects=[{"shape": shape, "asset": asset, "mesh": mesh, "scale": scale}], floor={"enabled": False})
+    probe._base_dir = Path(base_dir)
     world = PybulletWorld(probe)
     try:
         lo, hi = (np.asarray(v) for v in world.client.getAABB(world.bodies[0], -1))
     finally:
         world.close()
-    return float(np.max(np.linalg.norm(np.stack(np.meshgrid(*zip(lo, hi))).reshape(3, -1), axis=0)))
+    return float(np.linalg.norm(np.maximum(np.abs(lo), np.abs(hi))))
 
 
 def separate_objects(scene: Scene, gap: float) -> None:

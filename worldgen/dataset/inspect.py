@@ -29,7 +29,7 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
     depth_lo, depth_hi, objects, visibility, motion, speed = [], [], [], [], [], []
     for i in chosen:
         item = data[i]
-        meta = json.loads(data.raw_members(i)["metadata.json"])
+        meta = item["metadata"]
         hit = item["depth"][item["depth"] > 0]
         if hit.numel():
             depth_lo.append(float(hit.min())), depth_hi.append(float(hit.max()))

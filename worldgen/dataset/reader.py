@@ -25,7 +25,9 @@ camera            ``K``, ``world_to_camera``  (T, 3, 3), (T, 4, 4) float32
 state             ``body_position`` ...     (T, B, ...) float32: every SceneState array
 ================  ========================  =========================================
 
-plus ``key`` (str), ``seed`` (int) and ``start`` (int, first frame of the window).
+plus ``key`` (str), ``seed`` (int), ``start`` (int, first frame of the window) and
+``metadata`` (the episode's metadata.json as a dict: camera, per-instance attributes and
+per-frame poses, boxes, visibility; see :func:`worldgen.dataset.episode.metadata`).
 The window's last frame has forward flow 0 and is all occluded (the flow leaves the clip),
 as in the episode itself; its first frame likewise for backward flow.
 """
@@ -83,9 +85,12 @@ def decode_sample(members: dict[str, bytes], modalities: tuple[str, ...], start:
     """Tensors of frames ``start .. start+length-1`` of one sample (members by field name)."""
     window = slice(start, start + length)
     out: dict = {}
+    loaded: dict[str, dict[str, np.ndarray]] = {}
 
     def arrays(field: str) -> dict[str, np.ndarray]:
-        return load_npz(members[field])
+        if field not in loaded:
+            loaded[field] = load_npz(members[field])
+        return loaded[field]
 
     for modality in modalities:
         if modality == "rgb":
@@ -148,7 +153,7 @@ def _finish(sample: dict, members: dict[str, bytes], modalities, clip_length, rn
     meta = json.loads(members["metadata.json"])
     start, length = _window(meta["num_frames"], clip_length, rng)
     out = decode_sample(members, modalities, start, length)
-    out.update(key=sample["key"], seed=sample["seed"], start=start)
+    out.update(key=sample["key"], seed=sample["seed"], start=start, metadata=meta)
     return out
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from worldgen.video import to_uint8
+
 Frames = np.ndarray | torch.Tensor
 
 
@@ -36,7 +38,7 @@ def as_uint8_frames(frames: Frames) -> np.ndarray:
     array = _array(frames)
     if array.dtype == np.uint8:
         return array
-    return (np.clip(array.transpose(0, 2, 3, 1), 0, 1) * 255 + 0.5).astype(np.uint8)
+    return to_uint8(array.transpose(0, 2, 3, 1))
 
 
 def pair_mask(occluded: Frames | None, count: int, height: int, width: int) -> torch.Tensor:
