@@ -31,10 +31,14 @@ class Engine(ABC):
 
 
 def make_engine(name: str) -> Engine:
-    """The engine called ``name``."""
-    from simulation.pybullet_engine import PybulletEngine
+    """The engine called ``name``: ``pybullet``, or ``learned`` (the learned world model
+    with its shipped checkpoint)."""
+    if name == "pybullet":
+        from simulation.pybullet_engine import PybulletEngine
 
-    engines = {PybulletEngine.name: PybulletEngine}
-    if name not in engines:
-        raise KeyError(f"unknown dynamics engine {name!r}; expected one of {', '.join(engines)}")
-    return engines[name]()
+        return PybulletEngine()
+    if name == "learned":
+        from simulation.dynamics import LearnedEngine
+
+        return LearnedEngine.from_pretrained()
+    raise KeyError(f"unknown dynamics engine {name!r}; expected pybullet or learned")

@@ -173,6 +173,17 @@ class PybulletWorld:
     def read_humanoids(self) -> dict[str, np.ndarray]:
         """Humanoid arrays at the current instant: keypoints (H, 18, 3), links (H, K, 3|4)."""
         self._drive_humanoids()
+        return self._humanoid_arrays()
+
+    def humanoids_at(self, time: float) -> dict[str, np.ndarray]:
+        """Humanoid arrays (as :meth:`read_humanoids`) at ``time`` seconds of their clips,
+        posed kinematically without stepping the simulation."""
+        for actor in self.humanoids:
+            actor.drive(time)
+        self._humanoids_at = None  # no longer posed for the simulation's own time
+        return self._humanoid_arrays()
+
+    def _humanoid_arrays(self) -> dict[str, np.ndarray]:
         links = [actor.link_poses() for actor in self.humanoids]
         K = len(self.humanoids[0].link_names) if self.humanoids else 0
         H = len(self.humanoids)
@@ -296,7 +307,7 @@ class PybulletEngine(Engine):
                 lights=[light_info(light) for light in scene.lights],
                 humanoids=humanoid_infos,
                 contacts=contacts.events,
-                scene=_scene_record(scene),
+                scene=scene_record(scene),
                 engine=self.name,
             )
         finally:
@@ -313,7 +324,7 @@ class PybulletEngine(Engine):
         return SceneState(**arrays)
 
 
-def _scene_record(scene: Scene) -> dict:
+def scene_record(scene: Scene) -> dict:
     """The concrete scene as plain data, with file paths made absolute so that a saved
     trajectory renders from any working directory."""
     record = scene.model_dump(mode="json", exclude_none=True)

@@ -35,7 +35,7 @@ def _load(args) -> RunConfig:
 
     try:
         make_engine(str(config.options.get("dynamics", "pybullet")))
-    except KeyError as err:
+    except (KeyError, ValueError) as err:
         raise SceneError("dynamics", err.args[0], "command line") from None
     return config
 
@@ -164,11 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     from worldgen.deflicker.command import add_deflicker_parser
     from worldgen.eval_video import add_eval_parser
     from worldgen.pose_command import add_pose_parser
+    from worldgen.train_dynamics import add_train_parser
 
     add_pose_parser(sub)
     add_dataset_parser(sub)
     add_eval_parser(sub)
     add_deflicker_parser(sub)
+    add_train_parser(sub)
     return parser
 
 

@@ -1,0 +1,118 @@
+"""Graph construction and input features of the learned world model.
+
+Nodes are entities (see :mod:`simulation.dynamics.entities`). Directed edges carry
+messages sender -> receiver, only towards predicted entities:
+
+* body/fixed body/humanoid link -> body, when their estimated gap is below the
+  connectivity radius (rebuilt every frame, as in GNS);
+* floor -> body, always (the floor is the plane z = 0 below the body);
+* carrier body -> the light it carries.
+
+Contact geometry enters through support functions: ``support(d)`` is how far a shape
+reaches along the unit direction d from its centre, so the gap between two shapes along
+the line joining their centres is ``|d| - support_a(d) - support_b(-d)`` (exact for
+spheres, a lower bound otherwise), and a body's clearance above the floor is
+``z - support(-z)`` (exact for every primitive)."""
+
+from __future__ import annotations
+
+import torch
+
+from simulation.dynamics import rotations
+from simulation.dynamics.entities import BODY, FIXED, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
+
+NODE_FEATURES = 56
+EDGE_FEATURES = 21
+EDGE_KINDS = 4  # solid -> body, floor -> body, humanoid link -> body, carrier -> light
+_EPS = 1e-9
+
+
+def support(geometry: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """Support distance (...) in metres of shapes ``geometry`` (..., 5) (see EntityTable)
+    along unit directions ``local`` (..., 3) given in the shape's own frame."""
+    box = (geometry[..., :3] * local.abs()).sum(-1)
+    disc = geometry[..., 3] * torch.sqrt(local[..., 0] ** 2 + local[..., 1] ** 2 + _EPS)
+    return box + disc + geometry[..., 4]
+
+
+def floor_clearance(table: EntityTable, state: EntityState, rotation: torch.Tensor) -> torch.Tensor:
+    """Height (S, N) in metres of each entity's lowest point above z = 0."""
+    down = -rotation[..., 2, :]  # world -z in the entity's frame: minus the third row of R
+    return state.position[..., 2] - support(table.geometry, down)
+
+
+def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor) -> torch.Tensor:
+    """(S, N, NODE_FEATURES): kind one-hot (5), geometry (5), physics (3), light type (4),
+    height z and floor clearance (2), rotation matrix (9), velocity, angular velocity and
+    their previous values (12), has_velocity and has_previous (2), light direction,
+    colour, log-intensity (7) and their changes over the last frame (7)."""
+    kind = torch.nn.functional.one_hot(table.kind.clamp_min(0), NUM_KINDS).to(state.position.dtype)
+    kind = kind * (table.kind >= 0).unsqueeze(-1)
+    return torch.cat(
+        [
+            kind, table.geometry, table.physics, table.light_type,
+            state.position[..., 2:3], floor_clearance(table, state, rotation).unsqueeze(-1),
+            rotation.flatten(-2),
+            state.velocity, state.angular_velocity, state.previous_velocity, state.previous_angular_velocity,
+            state.has_velocity.unsqueeze(-1), state.has_previous.unsqueeze(-1),
+            state.direction, state.color, state.log_intensity.unsqueeze(-1),
+            state.direction_change, state.color_change, state.log_intensity_change.unsqueeze(-1),
+        ],
+        dim=-1,
+    )
+
+
+def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, radius: float):
+    """Edges of S scenes and their features.
+
+    Returns ``(scene, receiver, sender, features)``: three (E,) long tensors (entity
+    indices within the scene) and features (E, EDGE_FEATURES): offset sender - receiver
+    (3, m), distance (1), gap along the centre line (1; for floor edges the receiver's
+    clearance), the offset in the receiver's frame (3) and the receiver's position in the
+    sender's frame (3), relative velocity and angular velocity (6), edge kind (4)."""
+    kind = table.kind
+    S, N = kind.shape
+    p = state.position
+    offset = p.unsqueeze(1) - p.unsqueeze(2)  # (S, r, s, 3): sender - receiver
+    distance = offset.norm(dim=-1)
+    unit = offset / distance.clamp_min(1e-6).unsqueeze(-1)
+    unit_r = torch.einsum("srij,srni->srnj", rotation, unit)  # the direction in the receiver's frame
+    unit_s = torch.einsum("snij,srni->srnj", rotation, unit)  # ... and in the sender's
+    gap = distance - support(table.geometry.unsqueeze(2), unit_r) - support(table.geometry.unsqueeze(1), -unit_s)
+
+    receiver_body = (kind == BODY).unsqueeze(2)
+    solid = ((kind == BODY) | (kind == FIXED) | (kind == LINK)).unsqueeze(1)
+    eye = torch.eye(N, dtype=torch.bool).unsqueeze(0)
+    contact = receiver_body & solid & ~eye & (gap < radius)
+    floor = receiver_body & (kind == FLOOR).unsqueeze(1)
+    carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N).reshape(1, 1, N))
+    scene, receiver, sender = torch.nonzero(contact | floor | carried, as_tuple=True)
+
+    d = offset[scene, receiver, sender]
+    dist = distance[scene, receiver, sender]
+    g = gap[scene, receiver, sender]
+    is_floor = kind[scene, sender] == FLOOR
+    clearance = floor_clearance(table, state, rotation)[scene, receiver]
+    z_r = p[scene, receiver, 2]
+    d = torch.where(is_floor.unsqueeze(-1), torch.stack([torch.zeros_like(z_r), torch.zeros_like(z_r), -z_r], -1), d)
+    dist = torch.where(is_floor, z_r.abs(), dist)
+    g = torch.where(is_floor, clearance, torch.where(kind[scene, receiver] == LIGHT, dist, g))
+    in_receiver = torch.einsum("eij,ei->ej", rotation[scene, receiver], d)
+    in_sender = -torch.einsum("eij,ei->ej", rotation[scene, sender], d)
+    edge_kind = torch.where(is_floor, 1, torch.where(kind[scene, sender] == LINK, 2, torch.where(kind[scene, receiver] == LIGHT, 3, 0)))
+    features = torch.cat(
+        [
+            d, dist.unsqueeze(-1), g.unsqueeze(-1), in_receiver, in_sender,
+            state.velocity[scene, sender] - state.velocity[scene, receiver],
+            state.angular_velocity[scene, sender] - state.angular_velocity[scene, receiver],
+            torch.nn.functional.one_hot(edge_kind, EDGE_KINDS).to(d.dtype),
+        ],
+        dim=-1,
+    )
+    return scene, receiver, sender, features
+
+
+def graph_inputs(table: EntityTable, state: EntityState, radius: float):
+    """Node features (S, N, NODE_FEATURES) and edges (see :func:`build_edges`) of a frame."""
+    rotation = rotations.to_matrix(state.orientation)
+    return node_features(table, state, rotation), build_edges(table, state, rotation, radius)

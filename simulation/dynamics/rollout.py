@@ -1,0 +1,153 @@
+"""Batched rollouts of the learned world model, and :class:`LearnedEngine`, the engine that
+``dynamics=learned`` selects.
+
+A rollout steps every scene of a batch one video frame at a time: build the graph of the
+current frame, predict the changes, integrate the bodies and lights, and put the kinematic
+entities (floor, fixed bodies, humanoid links) where their given motion says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from simulation.dynamics.entities import (
+    BODY, LIGHT, MIN_INTENSITY, EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
+)
+from simulation.dynamics.features import graph_inputs
+from simulation.dynamics.integrate import advance
+from simulation.dynamics.model import DynamicsModel
+from simulation.engine import Engine
+from simulation.lights import light_info, light_states
+from simulation.state import HumanoidInfo, SceneState, Trajectory
+from worldgen.scene.errors import SceneError
+from worldgen.scene.schema import Scene
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "dynamics"
+
+
+def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState) -> torch.Tensor:
+    """Per-entity changes (S, N, 13) in physical units for one frame."""
+    nodes, edges = graph_inputs(table, state, model.config.radius)
+    return model.target_normaliser.inverse(model(nodes, edges))
+
+
+@torch.no_grad()
+def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_frames: int,
+            progress: bool = False) -> EntityState:
+    """Roll S scenes out from frame 0 of ``given`` for ``num_frames`` frames.
+
+    ``given``: (S, T >= num_frames, N) states; frame 0 is the initial state of every
+    entity, later frames are used only for kinematic entities. Returns the (S, num_frames,
+    N) states, frame 0 included."""
+    state = given.map(lambda x: x[:, 0])
+    frames = [state]
+    predicted = table.predicted
+    for t in tqdm(range(1, num_frames), desc="learned dynamics", unit="frame", disable=not progress, delay=2.0):
+        following = advance(table, state, predict_changes(model, table, state), model.config.fps)
+        state = following.where(predicted, given.map(lambda x: x[:, t]))
+        frames.append(state)
+    return EntityState(**{k: torch.stack([getattr(f, k) for f in frames], dim=1) for k in state.fields()})
+
+
+class LearnedEngine(Engine):
+    """Scene dynamics predicted by a trained :class:`DynamicsModel`, one step per video
+    frame. Bodies and lights are predicted; humanoids follow their clips. The state's
+    velocities are mean velocities over the last frame (see
+    :mod:`simulation.dynamics.entities`). No contact events are recorded."""
+
+    name = "learned"
+
+    def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path | None = None, device: str | torch.device = "cpu") -> "LearnedEngine":
+        """The engine of the checkpoint in ``folder`` (default: the shipped one)."""
+        return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device)
+
+    def rollout(self, scene: Scene, initial: SceneState | None = None, num_frames: int | None = None,
+                progress: bool = False) -> Trajectory:
+        return self.rollout_batch([scene], num_frames or scene.frame_count, [initial], progress)[0]
+
+    def rollout_batch(self, scenes: list[Scene], num_frames: int, initials: list[SceneState | None] | None = None,
+                      progress: bool = False) -> list[Trajectory]:
+        """Roll many scenes out together (one batched network call per frame).
+        ``initials[i]``, when not None, replaces scene i's initial body poses and velocities."""
+        initials = initials or [None] * len(scenes)
+        references = [given_motion(scene, num_frames, initial) for scene, initial in zip(scenes, initials)]
+        fps = {scene.fps for scene in scenes}
+        if fps != {self.model.config.fps}:
+            raise SceneError("fps", f"the learned dynamics model steps at {self.model.config.fps} fps; got {sorted(fps)}")
+        table, given = batch_tables(references, self.device)
+        states = rollout(self.model, table, given, num_frames, progress)
+        return [scene_trajectory(ref, states.map(lambda x: x[i]), self.name) for i, ref in enumerate(references)]
+
+
+def batch_tables(trajectories: list[Trajectory], device: str | torch.device = "cpu") -> tuple[EntityTable, EntityState]:
+    """Padded entity table (S, N) and per-frame states (S, T, N) of trajectories with the
+    same number of frames and fps."""
+    static = pad_stack([scene_entities(t) for t in trajectories])
+    tracks = pad_stack([scene_tracks(t) for t in trajectories])
+    table = EntityTable(**{k: v.to(device) for k, v in static.items()})
+    return table, track_states({k: v.to(device) for k, v in tracks.items()}, table.kind, trajectories[0].fps)
+
+
+def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = None) -> Trajectory:
+    """What is known of a scene before predicting it, as a trajectory of ``num_frames``:
+    bodies at their initial state throughout (pybullet's own frame 0, or ``initial``),
+    lights at their scripted frame-0 state throughout, humanoid links along their clips.
+    Body infos come from building the scene in pybullet; nothing is simulated."""
+    from simulation.humanoid import COCO18_NAMES
+    from simulation.pybullet_engine import PybulletWorld, scene_record
+
+    if scene.constraints:
+        raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
+    world = PybulletWorld(scene)
+    try:
+        if initial is not None:
+            world.set_bodies(initial)
+        bodies = world.read_bodies()
+        humanoid_frames = [world.humanoids_at(frame / scene.fps) for frame in range(num_frames)]
+        infos = world.body_infos
+        humanoids = [HumanoidInfo(name=spec.name, motion=spec.motion, scale=spec.scale, link_names=list(actor.link_names),
+                                  keypoint_names=list(COCO18_NAMES)) for spec, actor in zip(scene.humanoids, world.humanoids)]
+    finally:
+        world.close()
+    T = num_frames
+    arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
+    arrays["time"] = np.arange(T) / scene.fps
+    arrays.update({k: np.stack([f[k] for f in humanoid_frames]) for k in humanoid_frames[0]})
+    lights = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
+    arrays.update({k: np.repeat(v, T, axis=0) for k, v in lights.items()})
+    return Trajectory(fps=scene.fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
+                      lights=[light_info(light) for light in scene.lights], humanoids=humanoids, contacts=[],
+                      scene=scene_record(scene))
+
+
+def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) -> Trajectory:
+    """A Trajectory from rolled-out entity states (T, N) of one scene and the reference of
+    :func:`given_motion` (entity lists, humanoid tracks)."""
+    s = reference.states
+    B, L = s.body_position.shape[1], s.light_position.shape[1]
+    F = int(bool(reference.scene.get("floor", {}).get("enabled", True)))
+    x = {k: v.detach().cpu().double().numpy() for k, v in states.fields().items()}
+    lights = slice(B + F, B + F + L)
+    arrays = s.arrays()
+    arrays.update(
+        body_position=x["position"][:, :B], body_orientation=x["orientation"][:, :B],
+        body_linear_velocity=x["velocity"][:, :B], body_angular_velocity=x["angular_velocity"][:, :B],
+        light_position=x["position"][:, lights], light_direction=x["direction"][:, lights],
+        light_color=x["color"][:, lights],
+        light_intensity=np.where(x["log_intensity"][:, lights] <= np.log(MIN_INTENSITY), 0.0, np.exp(x["log_intensity"][:, lights])),
+    )
+    fixed = [i for i, b in enumerate(reference.bodies) if b.fixed or b.mass <= 0]
+    for key in ("body_linear_velocity", "body_angular_velocity"):
+        arrays[key][:, fixed] = 0.0
+    return Trajectory(fps=reference.fps, physics_hz=reference.physics_hz, states=SceneState(**arrays),
+                      bodies=reference.bodies, lights=reference.lights, humanoids=reference.humanoids, contacts=[],
+                      scene=reference.scene, engine=engine)
+

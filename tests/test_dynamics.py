@@ -1,0 +1,209 @@
+"""The learned world model: geometry features, exact integration, batching, checkpoints,
+training resume, and the engine inside `worldgen simulate` / `worldgen render`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pybullet
+import pytest
+import torch
+
+from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsConfig, DynamicsModel, LearnedEngine, rotations
+from simulation.dynamics.entities import BODY, LIGHT
+from simulation.dynamics.features import floor_clearance, graph_inputs
+from simulation.dynamics.integrate import advance, targets
+from simulation.dynamics.rollout import batch_tables, given_motion
+from simulation.dynamics.trainer import train
+from simulation.dynamics.training import Group, TrainConfig, validate
+from simulation.pybullet_engine import PybulletEngine, PybulletWorld
+from worldgen.cli import main
+from worldgen.dataset.family import episode_scene, load_family
+from worldgen.scene import scene_from_dict
+
+SMALL = DynamicsConfig(latent=16, hidden_layers=1, message_steps=2)
+
+
+def drop_scene(count: int, seed: int = 0, **extra):
+    """An objects_drop episode with exactly ``count`` objects."""
+    family, _, _ = load_family("objects_drop", [f"scene.objects.0.count={count}", "num_frames=13", *extra])
+    return episode_scene(family, seed)
+
+
+def random_model(seed: int = 0) -> DynamicsModel:
+    torch.manual_seed(seed)
+    return DynamicsModel(SMALL).eval()
+
+
+def test_quaternion_maps_are_inverse_and_match_known_angles():
+    v = torch.tensor([[0.0, 0.0, np.pi / 2], [0.3, -0.2, 0.1], [1e-7, 0.0, 0.0]], dtype=torch.float64)
+    q = rotations.from_rotation_vector(v)
+    torch.testing.assert_close(rotations.to_rotation_vector(q), v, atol=1e-12, rtol=0)
+    assert rotations.angle_between(q[0], torch.tensor([0.0, 0, 0, 1], dtype=torch.float64)) == pytest.approx(np.pi / 2)
+    assert rotations.angle_between(q[1], -q[1]) == pytest.approx(0.0, abs=1e-6)
+    m = rotations.to_matrix(q[0])
+    torch.testing.assert_close(m @ torch.tensor([1.0, 0, 0], dtype=torch.float64),
+                               torch.tensor([0.0, 1, 0], dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("shape", ["box", "sphere", "cylinder", "capsule"])
+def test_floor_clearance_matches_pybullet_distance(shape):
+    """The support-function clearance of a tilted body equals pybullet's closest distance
+    to the floor."""
+    obj = {"shape": shape, "position": [0.2, -0.1, 0.6], "euler": [35, -20, 70]}
+    obj.update({"box": {"size": [0.3, 0.2, 0.5]}, "sphere": {"radius": 0.15},
+                "cylinder": {"radius": 0.12, "height": 0.4}, "capsule": {"radius": 0.1, "height": 0.3}}[shape])
+    scene = scene_from_dict({"num_frames": 2, "objects": [obj]})
+    reference = given_motion(scene, 2)
+    table, states = batch_tables([reference])
+    state = states.map(lambda x: x[:, 0])
+    ours = floor_clearance(table, state, rotations.to_matrix(state.orientation))[0, 0].item()
+    world = PybulletWorld(scene)
+    try:
+        points = world.client.getClosestPoints(world.bodies[0], world.floor, 5.0)
+        theirs = min(p[8] for p in points)
+    finally:
+        world.close()
+    assert ours == pytest.approx(theirs, abs=2e-3)
+
+
+def test_targets_then_advance_reproduce_pybullet_frames():
+    """Integrating the training targets of recorded frames gives the recorded frames back,
+    orientation as unit quaternions."""
+    family, _, _ = load_family("moving_lights", ["num_frames=13"])
+    trajectories = [PybulletEngine(contacts=False).rollout(episode_scene(family, seed)) for seed in (0, 1)]
+    table, states = batch_tables(trajectories)
+    for t in range(12):
+        now, following = states.map(lambda x: x[:, t]), states.map(lambda x: x[:, t + 1])
+        nxt = advance(table, now, targets(table, now, following, 12), 12)
+        m = table.predicted
+        torch.testing.assert_close(nxt.position[m], following.position[m], atol=2e-6, rtol=0)
+        torch.testing.assert_close(nxt.color[m], following.color[m], atol=1e-6, rtol=0)
+        assert rotations.angle_between(nxt.orientation[m], following.orientation[m]).max() < 1e-3
+        torch.testing.assert_close(nxt.orientation.norm(dim=-1), torch.ones(nxt.orientation.shape[:-1]), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("count", [1, 12])
+def test_model_runs_on_one_and_twelve_objects(count):
+    scene = drop_scene(count)
+    trajectory = LearnedEngine(random_model()).rollout(scene)
+    assert trajectory.states.body_position.shape == (13, count, 3)
+    assert trajectory.engine == "learned" and np.isfinite(trajectory.states.body_position).all()
+    np.testing.assert_allclose(np.linalg.norm(trajectory.states.body_orientation, axis=-1), 1.0, atol=1e-6)
+
+
+def test_padding_does_not_change_results():
+    """A scene rolled out alone and batched with a larger scene (so padded) gives the same
+    trajectory."""
+    engine = LearnedEngine(random_model(1))
+    small, large = drop_scene(2, seed=3), drop_scene(9, seed=4)
+    alone = engine.rollout(small)
+    batched = engine.rollout_batch([large, small], 13)[1]
+    for key in ("body_position", "body_orientation", "light_position", "light_intensity"):
+        np.testing.assert_allclose(getattr(batched.states, key), getattr(alone.states, key), atol=1e-6, rtol=2e-6)
+
+
+def test_save_load_round_trips_bit_exactly(tmp_path):
+    model = random_model(2)
+    model.node_normaliser.mean.normal_()
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = DynamicsModel.from_pretrained(tmp_path / "ckpt")
+    assert loaded.config == model.config
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    scene = drop_scene(4)
+    a = LearnedEngine(model).rollout(scene).states.body_position
+    b = LearnedEngine(loaded).rollout(scene).states.body_position
+    assert np.array_equal(a, b)
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["format"] == "worldgen.dynamics/1"
+    with pytest.raises(ValueError, match="config.json and model.safetensors"):
+        DynamicsModel.from_pretrained(tmp_path)
+
+
+def _groups(seeds, frames=9):
+    family, _, _ = load_family("objects_drop", [f"num_frames={frames}"])
+    trajectories = [PybulletEngine(contacts=False).rollout(episode_scene(family, s)) for s in seeds]
+    table, states = batch_tables(trajectories)
+    return [Group("drop", table, states)]
+
+
+def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
+    """Training reduces the one-step loss; stopping and resuming from the checkpoint gives
+    bit-identical weights to an uninterrupted run."""
+    groups, validation = _groups(range(6)), _groups([1_000_000, 1_000_001])
+    config = TrainConfig(steps=64, batch_size=16, statistics_batches=2, validate_every=64, checkpoint_every=16,
+                         validation_episodes=2, learning_rate=3e-3, log_every=8)
+    straight = train(SMALL, config, groups, validation, tmp_path / "a", cpu=True, progress=False)
+    train(SMALL, config, groups, validation, tmp_path / "b", cpu=True, progress=False, until=32)
+    resumed = train(SMALL, config, groups, validation, tmp_path / "b", cpu=True, progress=False)
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+    untrained = random_model()
+    for name in ("node_normaliser", "edge_normaliser", "target_normaliser"):
+        getattr(untrained, name).load_state_dict(getattr(straight, name).state_dict())
+    before = validate(untrained, validation, config)["drop"]["one_step_loss"]
+    after = validate(straight, validation, config)["drop"]["one_step_loss"]
+    assert after < 0.8 * before
+    assert (tmp_path / "a" / "loss.png").stat().st_size > 0
+
+
+def test_kinematic_entities_follow_their_given_motion():
+    """Humanoid links are not predicted: they follow the clip exactly as pybullet plays it."""
+    family, _, _ = load_family("humanoid_actions", ["num_frames=5"])
+    scene = episode_scene(family, 0)
+    learned = LearnedEngine(random_model()).rollout(scene)
+    reference = PybulletEngine(contacts=False).rollout(scene)
+    np.testing.assert_allclose(learned.states.humanoid_link_position, reference.states.humanoid_link_position, atol=1e-5)
+    np.testing.assert_allclose(learned.states.humanoid_keypoints, reference.states.humanoid_keypoints, atol=1e-5)
+
+
+def test_graph_connects_near_bodies_floor_and_carried_lights():
+    family, _, _ = load_family("moving_lights", ["num_frames=2"])
+    table, states = batch_tables([given_motion(episode_scene(family, 0), 2)])
+    _, (scene, receiver, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5)
+    kinds = table.kind[0]
+    assert set(kinds[receiver].tolist()) <= {BODY, LIGHT}
+    rider = next(i for i in range(len(kinds)) if kinds[i] == LIGHT and table.carrier[0, i] >= 0)
+    assert table.carrier[0, rider].item() in sender[receiver == rider].tolist()
+    assert features.shape[1] == 21 and torch.isfinite(features).all()
+
+
+shipped = pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model.safetensors").is_file(), reason="no shipped checkpoint")
+
+
+@shipped
+def test_shipped_model_keeps_a_ball_at_rest_at_rest():
+    scene = scene_from_dict({"num_frames": 240, "objects": [{"shape": "sphere", "radius": 0.1, "position": [0.3, -0.2, 0.1]}]})
+    states = LearnedEngine.from_pretrained().rollout(scene).states
+    drift = np.linalg.norm(states.body_position[:, 0] - states.body_position[0, 0], axis=-1)
+    assert drift.max() < 0.01  # m, over 20 s
+
+
+@shipped
+def test_learned_engine_plugs_into_simulate_and_render(tmp_path, capsys):
+    assert main(["simulate", "stacked_blocks", "dynamics=learned", "-o", str(tmp_path / "sim"), "-q"]) == 0
+    assert "engine learned" in capsys.readouterr().out
+    doc = json.loads((tmp_path / "sim" / "trajectory.json").read_text())
+    assert doc["engine"] == "learned"
+    assert main(["render", "stacked_blocks", "dynamics=learned", "-o", str(tmp_path / "r"), "--resolution", "32x24",
+                 "--spp", "1", "--frames", "0:3", "-q"]) == 0
+    assert (tmp_path / "r" / "rgb.mp4").stat().st_size > 0
+
+
+@shipped
+def test_constraints_and_unknown_engine_are_one_line_errors(capsys):
+    assert main(["simulate", "pendulum_lamp", "dynamics=learned", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "constraints" in err
+    assert main(["simulate", "stacked_blocks", "dynamics=neural", "-q"]) == 2
+    assert "expected pybullet or learned" in capsys.readouterr().err
+
+
+def test_train_command_config_errors_are_one_line(capsys, tmp_path):
+    assert main(["train", "dynamics", "train.steps=abc", f"run_dir={tmp_path}"]) == 2
+    assert "train.steps" in capsys.readouterr().err
+    assert main(["train", "dynamics", f"data={tmp_path}/missing", f"run_dir={tmp_path}"]) == 2
+    assert "no manifest" in capsys.readouterr().err
+    assert main(["train", "dynamics", "modle.latent=3"]) == 2
+    assert "did you mean 'model'" in capsys.readouterr().err

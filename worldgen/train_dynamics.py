@@ -1,0 +1,150 @@
+"""``worldgen train dynamics``: train the learned world model on pybullet trajectories.
+
+The config is ``configs/train/dynamics.yaml`` with Hydra-syntax overrides (``data=DIR``,
+``train.steps=2000``, ``model.latent=64``). Every dataset folder becomes one training group
+(its episodes padded together); validation folders are held-out splits checked during
+training. The final model goes to ``output`` (``config.json`` + ``model.safetensors``, plus
+``training.json``: data, settings, time and the last validation)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from worldgen.scene import SceneError
+from worldgen.scene.loading import CONFIG_DIR, apply_overrides, parse_overrides
+
+CONFIG = CONFIG_DIR / "train" / "dynamics.yaml"
+
+
+def load_config(overrides: list[str]) -> dict[str, Any]:
+    """The training config with overrides applied and checked against the dataclasses."""
+    from simulation.dynamics.model import DynamicsConfig
+    from simulation.dynamics.training import TrainConfig
+
+    cfg = OmegaConf.load(CONFIG)
+    apply_overrides(cfg, parse_overrides(overrides))
+    for key, schema in (("model", DynamicsConfig), ("train", TrainConfig)):
+        try:
+            cfg[key] = OmegaConf.merge(OmegaConf.structured(schema), cfg[key])
+        except OmegaConfBaseException as err:
+            field = f"{key}.{err.key}" if getattr(err, "key", None) else key
+            raise SceneError(field, str(err).splitlines()[0], str(CONFIG)) from None
+    config = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("data", "validation"):
+        value = config.get(key) or []
+        config[key] = [value] if isinstance(value, str) else list(value)
+    if not config["data"]:
+        raise SceneError("data", "expected a dataset folder (data=DIR) or a list of them", "command line")
+    if config["device"] not in ("auto", "cpu"):
+        raise SceneError("device", f"expected auto or cpu, got {config['device']!r}", "command line")
+    return config
+
+
+def dataset_trajectories(root: str | Path) -> list:
+    """Every stored episode's Trajectory in a dataset folder (reads only the trajectory
+    members)."""
+    from simulation.state import Trajectory
+    from worldgen.dataset.encoding import load_npz
+    from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+
+    try:
+        dataset = EpisodeDataset(root, modalities=("state",))
+    except DatasetFormatError as err:
+        raise SceneError("data", str(err), "command line") from None
+    trajectories = []
+    for entry in dataset.samples:
+        offsets = entry["offsets"]
+        if "trajectory.npz" not in offsets or "trajectory.json" not in offsets:
+            raise SceneError("data", f"{root}: episode {entry['key']} has no trajectory", "command line")
+        with open(dataset.root / entry["shard"], "rb") as f:
+            member = {}
+            for field in ("trajectory.npz", "trajectory.json"):
+                f.seek(offsets[field][0])
+                member[field] = f.read(offsets[field][1])
+        trajectories.append(Trajectory.from_document(json.loads(member["trajectory.json"]), load_npz(member["trajectory.npz"]),
+                                                     f"{root}/{entry['key']}"))
+    return trajectories
+
+
+def load_group(root: str | Path, fps: int):
+    """A training group of all episodes of a dataset folder (recorded at ``fps``)."""
+    from simulation.dynamics.rollout import batch_tables
+    from simulation.dynamics.training import Group
+
+    trajectories = dataset_trajectories(root)
+    if not trajectories:
+        raise SceneError("data", f"{root}: no episodes", "command line")
+    rates = {t.fps for t in trajectories}
+    if rates != {fps}:
+        raise SceneError("data", f"{root}: episodes at {sorted(rates)} fps; the model steps at model.fps={fps}", "command line")
+    lengths = {len(t) for t in trajectories}
+    if len(lengths) > 1:
+        raise SceneError("data", f"{root}: episodes of different lengths {sorted(lengths)}", "command line")
+    table, states = batch_tables(trajectories)
+    return Group(Path(root).name, table, states)
+
+
+def run_training(config: dict, progress: bool = True) -> Path:
+    """Train as ``config`` says; returns the output folder."""
+    from simulation.dynamics.model import DynamicsConfig
+    from simulation.dynamics.trainer import train
+    from simulation.dynamics.training import TrainConfig
+
+    if config.get("threads"):
+        torch.set_num_threads(int(config["threads"]))
+    started = time.perf_counter()
+    fps = config["model"]["fps"]
+    groups = [load_group(root, fps) for root in config["data"]]
+    validation = [load_group(root, fps) for root in config["validation"]]
+    loaded = time.perf_counter() - started
+    model_config, train_config = DynamicsConfig(**config["model"]), TrainConfig(**config["train"])
+    model = train(model_config, train_config, groups, validation, config["run_dir"], cpu=config["device"] == "cpu",
+                  progress=progress)
+    output = Path(config["output"])
+    model.save_pretrained(output)
+    history = json.loads((Path(config["run_dir"]) / "history.json").read_text())
+    last = next((h["validation"] for h in reversed(history) if "validation" in h), None)
+    record = {
+        "config": config,
+        "episodes": {g.name: g.episodes for g in groups},
+        "validation_episodes": {g.name: g.episodes for g in validation},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds_loading": loaded,
+        "seconds_training": history[-1].get("seconds") if history else None,
+        "device": "cuda" if torch.cuda.is_available() and config["device"] == "auto" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        "last_validation": last,
+    }
+    (output / "training.json").write_text(json.dumps(record, indent=1) + "\n")
+    return output
+
+
+def cmd_train_dynamics(args) -> int:
+    config = load_config(args.overrides)
+    output = run_training(config, progress=not args.quiet)
+    print(f"wrote {output}/config.json, {output}/model.safetensors, {output}/training.json; "
+          f"curves in {config['run_dir']}/loss.png")
+    return 0
+
+
+def add_train_parser(subparsers) -> None:
+    """Register ``worldgen train dynamics``."""
+    train = subparsers.add_parser("train", help="train models", description="Train the project's models.")
+    sub = train.add_subparsers(dest="train_command", required=True, metavar="MODEL")
+    p = sub.add_parser(
+        "dynamics", help="train the learned world model on pybullet trajectories",
+        description="Train the learned world model (a graph network over bodies, floor, lights and humanoid links) "
+        "on trajectories of `worldgen dataset generate` folders. Config: configs/train/dynamics.yaml; override "
+        "anything in Hydra syntax, e.g. data=DIR validation=DIR train.steps=2000 model.latent=64. Resumes from "
+        "RUN_DIR/checkpoint when present; writes RUN_DIR/loss.png and the final model to `output`.",
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (Hydra syntax)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_dynamics)
