@@ -6,9 +6,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import torch
 from control.flow import warp
 from worldgen.cli import main
 from worldgen.dataset import EpisodeDataset, ShardStream, read_manifest
+from worldgen.dataset.encoding import split_member
 from worldgen.dataset.family import bounding_radius, bundled_families, episode_scene, load_family
 from worldgen.dataset.generate import generate
 from worldgen.dataset.store import sha256_file
@@ -28,9 +31,19 @@ TINY = ["resolution=[32,24]", "num_frames=4", "spp=1"]  # a few seconds for a ha
 EPISODES, SHARD = 5, 2
 
 
-def _generate(root: Path, workers: int, overrides=TINY, episodes=EPISODES, family="objects_drop"):
+STATE_MEMBERS = {"trajectory.npz", "trajectory.json", "events.json", "metadata.json", "scene.yaml"}
+
+
+def _generate(root: Path, workers: int, overrides=TINY, episodes=EPISODES, family="objects_drop", states_only=False):
     spec, config, _ = load_family(family, overrides)
-    return generate(spec, config, root, episodes, workers=workers, shard_size=SHARD, progress=False)
+    return generate(spec, config, root, episodes, workers=workers, shard_size=SHARD, progress=False,
+                    states_only=states_only)
+
+
+def _generate_argv(root: Path, *extra: str) -> list[str]:
+    """``worldgen dataset generate`` of the tiny objects_drop dataset into ``root``."""
+    return ["dataset", "generate", "objects_drop", *TINY, "-o", str(root), "--episodes", str(EPISODES),
+            "--shard-size", str(SHARD), "--workers", "1", "-q", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +51,20 @@ def reference(tmp_path_factory) -> Path:
     """A tiny objects_drop dataset made by one worker, without interruption."""
     root = tmp_path_factory.mktemp("reference")
     _generate(root, workers=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def states_reference(tmp_path_factory) -> Path:
+    """The same dataset made with ``--states-only`` by the CLI in a fresh process, which
+    must not import the renderer."""
+    root = tmp_path_factory.mktemp("states")
+    script = ("import sys; from worldgen.cli import main; code = main(sys.argv[1:]); "
+              "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('renderer', 'mitsuba', 'drjit')); "
+              "sys.exit(f'imported {loaded}' if loaded else code)")
+    result = subprocess.run([sys.executable, "-c", script, *_generate_argv(root, "--states-only")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
     return root
 
 
@@ -242,3 +269,68 @@ def test_export_of_a_missing_episode_and_a_foreign_folder(reference, tmp_path, c
     assert "no episode 9" in capsys.readouterr().err
     assert main(["dataset", "generate", "dominoes", *TINY, "-o", str(reference), "--episodes", "5"]) == 2
     assert "holds another dataset" in capsys.readouterr().err
+
+
+def test_states_only_episodes_hold_the_state_members_only(states_reference, tmp_path):
+    manifest = read_manifest(states_reference)
+    assert manifest["content"] == "state" and manifest["complete"]
+    fields: dict[str, list[str]] = {}
+    for shard in manifest["shards"]:
+        with tarfile.open(states_reference / shard["name"]) as archive:
+            for name in archive.getnames():
+                key, field = split_member(name)
+                fields.setdefault(key, []).append(field)
+    assert sorted(fields) == [f"{k:06d}" for k in range(EPISODES)]
+    assert all(sorted(f) == sorted(STATE_MEMBERS) for f in fields.values())
+    _generate(tmp_path, workers=1, states_only=True)  # in-process this time: the same bytes
+    assert _files(tmp_path) == _files(states_reference)
+
+
+def test_states_only_datasets_read_state_and_refuse_other_modalities(states_reference):
+    data = EpisodeDataset(states_reference, modalities=("state",), verify=True)
+    item = data[1]
+    meta = item["metadata"]
+    assert meta["content"] == "state" and meta["num_frames"] == 4 and meta["seed"] == 1
+    assert item["body_position"].shape == (4, meta["num_bodies"], 3) == (4, len(meta["bodies"]), 3)
+    assert {"name", "shape", "size", "mass", "friction", "restitution"} <= set(meta["bodies"][0])
+    assert meta["bodies"][0]["id"] == 2 and meta["bodies"][0]["mass"] > 0
+    stream = ShardStream(states_reference, modalities=("state",), clip_length=2, seed=0)
+    items = list(stream)
+    assert sorted(i["key"] for i in items) == [f"{k:06d}" for k in range(EPISODES)]
+    assert all(i["body_linear_velocity"].shape[0] == 2 for i in items)
+    for reader in (EpisodeDataset, ShardStream):
+        with pytest.raises(ValueError, match=rf"^{re.escape(str(states_reference))}: no rgb modality: a states-only"):
+            reader(states_reference, modalities=("state", "rgb"))
+        with pytest.raises(ValueError, match="no depth, flow modality"):
+            reader(states_reference, modalities=("depth", "flow"))
+
+
+def test_inspect_and_export_of_a_states_only_dataset(states_reference, tmp_path, capsys):
+    assert main(["dataset", "inspect", str(states_reference)]) == 0
+    out = capsys.readouterr().out
+    assert "5 of 5 episodes stored in 3 shards" in out and "no image statistics" in out and "depth_min_m" not in out
+    stats = json.loads((states_reference / "inspect.json").read_text())
+    assert stats["content"] == "state" and stats["body_speed_m_per_s"]["max"] > 0
+    assert stats["bodies_per_episode"]["min"] >= 3 and not (states_reference / "inspect.png").exists()
+    assert main(["dataset", "export", str(states_reference), "--episode", "2", "-o", str(tmp_path / "ep")]) == 0
+    assert {p.name for p in (tmp_path / "ep").iterdir()} == STATE_MEMBERS
+
+
+def test_full_and_states_only_datasets_do_not_mix(reference, states_reference, capsys):
+    before = _files(reference)
+    assert main(_generate_argv(reference, "--states-only")) == 2
+    err = capsys.readouterr().err
+    assert "holds a full dataset (its content differ)" in err and len(err.strip().splitlines()) == 1
+    assert _files(reference) == before and not (reference / ".staging").exists()  # refused, untouched
+    assert main(_generate_argv(states_reference)) == 2
+    assert "holds a states-only (--states-only) dataset (its content differ)" in capsys.readouterr().err
+
+
+def test_manifests_from_before_content_was_recorded_hold_everything(reference, tmp_path):
+    for path in reference.glob("shard-*.tar"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    manifest = read_manifest(reference)
+    del manifest["content"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert EpisodeDataset(tmp_path, modalities=("rgb", "state"))[0]["rgb"].shape[0] == 4
+    assert _generate(tmp_path, workers=1).produced == 0  # resumes as the full dataset it is

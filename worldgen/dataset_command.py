@@ -34,6 +34,9 @@ def add_dataset_parser(subparsers) -> None:
     p.add_argument("--ray-address", metavar="ADDR", help="run on this Ray cluster (e.g. ray://head:10001 or auto) "
                    "instead of a local Ray instance")
     p.add_argument("--shard-size", type=int, default=16, metavar="S", help="episodes per tar shard (default 16)")
+    p.add_argument("--states-only", action="store_true",
+                   help="simulate without rendering: episodes hold only trajectory, events, scene and reduced "
+                   "metadata (for training a dynamics model; readers offer the 'state' modality only)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 
@@ -48,7 +51,8 @@ def add_dataset_parser(subparsers) -> None:
 
     p = sub.add_parser("export", help="write one episode as plain files",
                        description="Write one episode as plain files: RGB PNG frames, mp4 previews of every "
-                       "modality, metadata/events/trajectory JSON, arrays as npz.")
+                       "modality, metadata/events/trajectory JSON, arrays as npz (a states-only episode: its "
+                       "members only).")
     p.add_argument("dataset", metavar="DIR")
     p.add_argument("--episode", type=int, required=True, metavar="K", help="episode index")
     p.add_argument("-o", "--output", metavar="OUT", required=True)
@@ -61,7 +65,8 @@ def cmd_generate(args) -> int:
 
     family, config, _ = load_family(args.family[0], args.family[1:])
     report = generate(family, config, Path(args.output), args.episodes, split=args.split, workers=args.workers,
-                      ray_address=args.ray_address, shard_size=args.shard_size, progress=not args.quiet)
+                      ray_address=args.ray_address, shard_size=args.shard_size, progress=not args.quiet,
+                      states_only=args.states_only)
     print(report.summary())
     return 0
 

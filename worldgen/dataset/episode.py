@@ -1,6 +1,9 @@
 """One dataset episode: resolve the family's scene for a seed, simulate it with pybullet,
 reject it if the simulation went wrong, render it with the reference renderer and encode
-every modality as WebDataset members (``{key}.{field}``).
+every modality as WebDataset members (``{key}.{field}``). A states-only episode
+(``states_only=True``, content ``"state"``) skips rendering: it holds only the
+``trajectory``, ``events``, ``scene`` members and a reduced ``metadata.json`` (see
+:func:`state_metadata`).
 
 Members of an episode (T frames, H x W pixels, N instance ids, B bodies, P humanoids):
 
@@ -90,12 +93,10 @@ def rejection_reason(trajectory, reject) -> str | None:
     return None
 
 
-def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str = "pybullet") -> Episode:
-    """Simulate, check and render episode ``index`` of ``split``; encode its members."""
-    from control.depth_map import depth_map
-    from control.flow import exact_flow, object_coordinates
-    from control.skeleton_map import project_keypoints, skeleton_maps
-    from renderer.pbr.render import RenderSettings, render_trajectory
+def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str = "pybullet",
+                     states_only: bool = False) -> Episode:
+    """Simulate, check and render episode ``index`` of ``split``; encode its members.
+    ``states_only``: no rendering; only the state members and :func:`state_metadata`."""
     from simulation.engine import make_engine
 
     start = time.perf_counter()
@@ -105,6 +106,21 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
     reason = rejection_reason(trajectory, family.reject)
     if reason is not None:
         return Episode(index, seed, {}, reason, time.perf_counter() - start)
+    if states_only:
+        members = state_members(scene, trajectory, state_metadata(family, split, index, seed, trajectory))
+    else:
+        members, clip = rendered_members(family, scene, trajectory)
+        members.update(state_members(scene, trajectory, metadata(family, split, index, seed, trajectory, clip)))
+    return Episode(index, seed, members, None, time.perf_counter() - start)
+
+
+def rendered_members(family: FamilySpec, scene, trajectory) -> tuple[dict[str, bytes], object]:
+    """Render ``trajectory`` through the family's camera: the image members (RGB to
+    camera) and the rendered clip (a :class:`renderer.pbr.render.RenderedClip`)."""
+    from control.depth_map import depth_map
+    from control.flow import exact_flow, object_coordinates
+    from control.skeleton_map import project_keypoints, skeleton_maps
+    from renderer.pbr.render import RenderSettings, render_trajectory
 
     camera = next((c for c in scene.cameras if c.name == family.camera), scene.cameras[0])
     clip = render_trajectory(trajectory, camera, RenderSettings(spp=family.spp, max_depth=family.max_depth))
@@ -134,12 +150,18 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
     members["skeleton.npz"] = npz_bytes(keypoints_3d=clip.keypoints.astype(np.float32),
                                         keypoints_2d=keypoints_2d, visible=visible)
     members["camera.npz"] = npz_bytes(K=np.repeat(clip.K[None], T, axis=0), world_to_camera=clip.world_to_camera)
-    members["trajectory.npz"] = npz_bytes(**trajectory.states.arrays())
-    members["trajectory.json"] = json_bytes(trajectory.document())
-    members["events.json"] = json_bytes([dataclasses.asdict(c) for c in trajectory.contacts])
-    members["metadata.json"] = json_bytes(metadata(family, split, index, seed, trajectory, clip))
-    members["scene.yaml"] = scene_to_yaml(scene).encode()
-    return Episode(index, seed, members, None, time.perf_counter() - start)
+    return members, clip
+
+
+def state_members(scene, trajectory, meta: dict) -> dict[str, bytes]:
+    """The members every episode has: trajectory, events, ``meta`` as metadata.json, scene."""
+    return {
+        "trajectory.npz": npz_bytes(**trajectory.states.arrays()),
+        "trajectory.json": json_bytes(trajectory.document()),
+        "events.json": json_bytes([dataclasses.asdict(c) for c in trajectory.contacts]),
+        "metadata.json": json_bytes(meta),
+        "scene.yaml": scene_to_yaml(scene).encode(),
+    }
 
 
 def _quantise(x: np.ndarray, step: float) -> np.ndarray:
@@ -171,8 +193,7 @@ def metadata(family: FamilySpec, split: str, index: int, seed: int, trajectory, 
         if b >= 0:
             info = trajectory.bodies[b]
             record.update(
-                shape=info.shape, asset=info.asset, size=info.size, scale=info.scale, mass=info.mass,
-                friction=info.friction, restitution=info.restitution, fixed=info.fixed,
+                **body_attributes(info),
                 color=info.material.get("color"), roughness=info.material.get("roughness"),
                 metallic=info.material.get("metallic"),
                 position=_rows(states.body_position[:, b]), quaternion=_rows(states.body_orientation[:, b]),
@@ -192,22 +213,45 @@ def metadata(family: FamilySpec, split: str, index: int, seed: int, trajectory, 
                                     for p, a in zip(pixels, areas)]
         instances.append(record)
     return {
-        "format": MEMBER_FORMAT,
-        "family": family.name,
-        "split": split,
-        "index": index,
-        "seed": seed,
-        "num_frames": len(clip.frames),
-        "fps": trajectory.fps,
+        **_episode_identity(family, split, index, seed, trajectory),
         "width": width,
         "height": height,
         "camera": clip.camera,
         "spp": family.spp,
         "renderer": f"mitsuba {clip.variant}",
-        "num_bodies": len(trajectory.bodies),
-        "num_humanoids": len(trajectory.humanoids),
+        **_entity_counts(trajectory),
         "instances": instances,
     }
+
+
+def state_metadata(family: FamilySpec, split: str, index: int, seed: int, trajectory) -> dict:
+    """Metadata of a states-only episode: the identity fields of :func:`metadata`,
+    ``content: "state"`` and, per body (``bodies``, in the order of the state's body
+    axis), its instance ``id``, ``name`` and static attributes (see :func:`body_attributes`).
+    Full episodes carry no ``content`` key (it means ``"all"``)."""
+    from simulation.instances import InstanceTable
+
+    table = InstanceTable.of(trajectory)
+    bodies = [{"id": table.body_id(b), "name": info.name, **body_attributes(info)}
+              for b, info in enumerate(trajectory.bodies)]
+    return {**_episode_identity(family, split, index, seed, trajectory), "content": "state",
+            **_entity_counts(trajectory), "bodies": bodies}
+
+
+def body_attributes(info) -> dict:
+    """Static attributes of a body (a BodyInfo): shape, asset, size, scale, mass (kg),
+    friction, restitution, fixed."""
+    return dict(shape=info.shape, asset=info.asset, size=info.size, scale=info.scale, mass=info.mass,
+                friction=info.friction, restitution=info.restitution, fixed=info.fixed)
+
+
+def _episode_identity(family: FamilySpec, split: str, index: int, seed: int, trajectory) -> dict:
+    return {"format": MEMBER_FORMAT, "family": family.name, "split": split, "index": index, "seed": seed,
+            "num_frames": len(trajectory), "fps": trajectory.fps}
+
+
+def _entity_counts(trajectory) -> dict:
+    return {"num_bodies": len(trajectory.bodies), "num_humanoids": len(trajectory.humanoids)}
 
 
 def _rows(array: np.ndarray) -> list[list[float]]:

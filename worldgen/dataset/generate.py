@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from worldgen.dataset.episode import Episode, generate_episode
 from worldgen.dataset.family import FamilySpec
-from worldgen.dataset.store import DatasetWriter
+from worldgen.dataset.store import ALL, STATE, DatasetWriter
 from worldgen.scene import SceneError
 
 
@@ -47,13 +47,16 @@ def _single_thread() -> None:
 
 
 class _LocalWorker:
-    def __init__(self, family: FamilySpec, split: str, dynamics: str):
-        _single_thread()
-        self.args = family, split, dynamics
+    """Produces episodes; ``args``: family, split, dynamics, states_only (no renderer then)."""
+
+    def __init__(self, family: FamilySpec, split: str, dynamics: str, states_only: bool):
+        if not states_only:
+            _single_thread()
+        self.args = family, split, dynamics, states_only
 
     def run(self, index: int) -> Episode:
-        family, split, dynamics = self.args
-        return generate_episode(family, split, index, dynamics)
+        family, split, dynamics, states_only = self.args
+        return generate_episode(family, split, index, dynamics, states_only=states_only)
 
 
 def _episodes_inline(worker: _LocalWorker, indices: list[int]) -> Iterator[Episode]:
@@ -61,8 +64,7 @@ def _episodes_inline(worker: _LocalWorker, indices: list[int]) -> Iterator[Episo
         yield worker.run(index)
 
 
-def _episodes_ray(family: FamilySpec, split: str, dynamics: str, indices: list[int], workers: int,
-                  address: str | None) -> Iterator[Episode]:
+def _episodes_ray(worker_args: tuple, indices: list[int], workers: int, address: str | None) -> Iterator[Episode]:
     """Episodes in completion order from ``workers`` Ray actors (two tasks queued per actor)."""
     try:
         import ray
@@ -80,7 +82,7 @@ def _episodes_ray(family: FamilySpec, split: str, dynamics: str, indices: list[i
             raise SceneError("--ray-address", f"cannot connect to Ray at {address!r}: {str(err).splitlines()[0]}", "command line") from None
     try:
         Actor = ray.remote(num_cpus=1)(_LocalWorker)
-        actors = [Actor.remote(family, split, dynamics) for _ in range(workers)]
+        actors = [Actor.remote(*worker_args) for _ in range(workers)]
         queue, in_flight = list(indices), {}
         for actor in actors * 2:
             if queue:
@@ -98,10 +100,11 @@ def _episodes_ray(family: FamilySpec, split: str, dynamics: str, indices: list[i
 
 def generate(family: FamilySpec, config: dict, root: Path, episodes: int, split: str = "train",
              workers: int = 1, ray_address: str | None = None, shard_size: int = 16,
-             dynamics: str = "pybullet", progress: bool = True) -> GenerateReport:
+             dynamics: str = "pybullet", progress: bool = True, states_only: bool = False) -> GenerateReport:
     """Complete the dataset in ``root``: episodes ``0 .. episodes-1`` of ``split`` of
     ``family`` (``config``: its plain config, recorded in the manifest). Re-running after an
-    interruption produces only what is missing."""
+    interruption produces only what is missing. ``states_only``: simulate without rendering
+    (content ``"state"`` in the manifest; see :func:`~worldgen.dataset.episode.state_metadata`)."""
     if split not in family.splits:
         raise SceneError("--split", f"family {family.name!r} has splits {', '.join(family.splits)}, not {split!r}", "command line")
     if episodes < 1 or episodes > family.splits[split].size:
@@ -109,14 +112,16 @@ def generate(family: FamilySpec, config: dict, root: Path, episodes: int, split:
     if workers < 1 or shard_size < 1:
         raise SceneError("--workers" if workers < 1 else "--shard-size", "expected a whole number >= 1", "command line")
     header = {"family": family.name, "config": config, "split": split,
-              "first_seed": family.splits[split].first_seed, "dynamics": dynamics}
+              "first_seed": family.splits[split].first_seed, "dynamics": dynamics,
+              "content": STATE if states_only else ALL}
     writer = DatasetWriter(root, header, episodes, shard_size)
     pending = writer.pending()
     start = time.perf_counter()
+    worker_args = (family, split, dynamics, states_only)
     if workers == 1 and ray_address is None:
-        stream = _episodes_inline(_LocalWorker(family, split, dynamics), pending)
+        stream = _episodes_inline(_LocalWorker(*worker_args), pending)
     else:
-        stream = _episodes_ray(family, split, dynamics, pending, workers, ray_address)
+        stream = _episodes_ray(worker_args, pending, workers, ray_address)
     bar = tqdm(total=episodes, initial=episodes - len(pending), unit="episode", desc=f"{family.name} {split}",
                disable=not progress, smoothing=0.1)
     with bar:

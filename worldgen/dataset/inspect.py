@@ -9,40 +9,55 @@ import random
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from worldgen.dataset.reader import EpisodeDataset, read_manifest
+from worldgen.dataset.store import ALL, dataset_content
 
-_STAT_MODALITIES = ("rgb", "depth", "segmentation", "flow", "depth_map")
+_IMAGE_STAT_MODALITIES = ("rgb", "depth", "segmentation", "flow", "depth_map")
+_IMAGE_STATS = ("depth_min_m", "depth_max_m", "visible_objects_per_frame", "visibility_fraction", "object_flow_px_per_frame")
+_STATE_STATS = ("bodies_per_episode", "body_speed_m_per_s", "body_height_m")
+
+
+def _movable(meta: dict) -> np.ndarray:
+    """(B,) bool: which bodies of an episode move (full metadata lists them among its
+    instances, states-only metadata under ``bodies``; both in the state's body order)."""
+    bodies = meta["bodies"] if "bodies" in meta else [i for i in meta["instances"] if i["kind"] == "body"]
+    return np.array([not b["fixed"] for b in bodies], bool)
 
 
 def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed: int = 0) -> tuple[str, dict, Path | None]:
     """Report on the dataset in ``root``: returns the printed text, the statistics (also
     written to ``root/inspect.json``) and the contact sheet path (``root/inspect.png``).
 
-    Counts are exact; per-modality statistics are over ``sample`` random stored episodes."""
-    from worldgen.contact_sheet import contact_sheet
-
+    Counts are exact; per-modality statistics are over ``sample`` random stored episodes.
+    A states-only dataset gets the state statistics only and no contact sheet (None)."""
     manifest = read_manifest(root)
-    data = EpisodeDataset(root, _STAT_MODALITIES)
+    images = dataset_content(manifest) == ALL
+    data = EpisodeDataset(root, (_IMAGE_STAT_MODALITIES if images else ()) + ("state",))
     rng = random.Random(seed)
     chosen = sorted(rng.sample(range(len(data)), min(sample, len(data))))
-    depth_lo, depth_hi, objects, visibility, motion, speed = [], [], [], [], [], []
+    values: dict[str, list[float]] = {name: [] for name in (_IMAGE_STATS if images else ()) + _STATE_STATS}
     for i in chosen:
         item = data[i]
         meta = item["metadata"]
+        movable = torch.from_numpy(_movable(meta))
+        values["bodies_per_episode"].append(meta["num_bodies"])
+        values["body_speed_m_per_s"].extend(item["body_linear_velocity"][:, movable].norm(dim=-1).flatten().tolist())
+        values["body_height_m"].extend(item["body_position"][:, movable, 2].flatten().tolist())
+        if not images:
+            continue
         hit = item["depth"][item["depth"] > 0]
         if hit.numel():
-            depth_lo.append(float(hit.min())), depth_hi.append(float(hit.max()))
+            values["depth_min_m"].append(float(hit.min())), values["depth_max_m"].append(float(hit.max()))
         seg = item["segmentation"]
-        objects.extend(len(np.setdiff1d(np.unique(frame.numpy()), [0, 1])) for frame in seg)
+        values["visible_objects_per_frame"].extend(len(np.setdiff1d(np.unique(frame.numpy()), [0, 1])) for frame in seg)
         for inst in meta["instances"]:
-            visibility.extend(v for v in inst.get("visibility", []) if v is not None)
-            if inst["kind"] == "body" and not inst["fixed"]:
-                speed.extend(float(np.linalg.norm(v)) for v in inst["linear_velocity"])
+            values["visibility_fraction"].extend(v for v in inst.get("visibility", []) if v is not None)
         valid = ~item["forward_occluded"][:-1] & (seg[:-1] >= 2)  # visible object pixels
         magnitude = item["forward_flow"][:-1].norm(dim=1)
         if valid.any():
-            motion.append(float(magnitude[valid].mean()))
+            values["object_flow_px_per_frame"].append(float(magnitude[valid].mean()))
 
     def summary(values: list[float]) -> dict:
         a = np.asarray(values, float)
@@ -53,19 +68,18 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
         "family": manifest["family"], "split": manifest["split"], "episodes": manifest["episodes"],
         "complete": manifest["complete"], "stored": stored, "rejected": len(manifest["rejected"]),
         "shards": len(manifest["shards"]), "bytes": sum(s["bytes"] for s in manifest["shards"]),
-        "sampled_episodes": len(chosen),
-        "depth_min_m": summary(depth_lo), "depth_max_m": summary(depth_hi),
-        "visible_objects_per_frame": summary(objects), "visibility_fraction": summary(visibility),
-        "object_flow_px_per_frame": summary(motion), "body_speed_m_per_s": summary(speed),
+        "content": dataset_content(manifest), "sampled_episodes": len(chosen),
+        **{name: summary(v) for name, v in values.items()},
     }
     (root / "inspect.json").write_text(json.dumps(stats, indent=1))
 
     sheet = None
-    if len(data):
+    if images and len(data):
         picks = sorted(rng.sample(range(len(data)), min(sheet_episodes, len(data))))
         items = [data[i] for i in picks]
         from control.flow_colors import flow_to_color
         from control.segmentation_map import segmentation_map
+        from worldgen.contact_sheet import contact_sheet
 
         middle = [len(it["rgb"]) // 2 for it in items]
         columns = {
@@ -85,9 +99,9 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
              f"({stats['bytes'] / 1e6:.1f} MB){'' if manifest['complete'] else ', INCOMPLETE (re-run generate to finish)'}"]
     lines.append(f"rejected: {len(manifest['rejected'])}")
     lines.extend(f"  {r['key']} (seed {r['seed']}): {r['reason']}" for r in manifest["rejected"][:20])
-    lines.append(f"statistics over {len(chosen)} episodes (mean [min, max]):")
-    for name in ("depth_min_m", "depth_max_m", "visible_objects_per_frame", "visibility_fraction",
-                 "object_flow_px_per_frame", "body_speed_m_per_s"):
+    lines.append(f"statistics over {len(chosen)} episodes (mean [min, max])"
+                 + ("" if images else "; a states-only dataset: no image statistics, no contact sheet") + ":")
+    for name in values:
         s = stats[name]
         lines.append(f"  {name:<28} " + (f"{s['mean']:.3f} [{s['min']:.3f}, {s['max']:.3f}]" if s else "n/a"))
     lines.append(f"wrote {root / 'inspect.json'}" + (f" and {sheet}" if sheet else ""))
@@ -97,13 +111,14 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
 def export_episode(root: Path, episode: int, out: Path) -> list[Path]:
     """Write stored episode ``episode`` (its index in the dataset) as plain files in ``out``:
     every member (``rgb.003.png`` becomes ``rgb/003.png``) plus mp4 previews of the depth
-    map, segmentation, normals, skeleton map and flow."""
+    map, segmentation, normals, skeleton map and flow (none for a states-only episode)."""
     from control.flow_colors import flow_to_color
     from control.normal_map import normal_map
     from control.segmentation_map import segmentation_map
     from worldgen.video import write_video
 
-    data = EpisodeDataset(root, ("segmentation", "normal", "flow", "depth_map", "skeleton", "camera"))
+    images = dataset_content(read_manifest(root)) == ALL
+    data = EpisodeDataset(root, ("segmentation", "normal", "flow", "depth_map", "skeleton", "camera") if images else ("state",))
     keys = {s["index"]: i for i, s in enumerate(data.samples)}
     if episode not in keys:
         rejected = {r["index"]: r["reason"] for r in data.manifest["rejected"]}
@@ -120,6 +135,8 @@ def export_episode(root: Path, episode: int, out: Path) -> list[Path]:
             name = f"rgb/{field.split('.')[1]}.png"
         (out / name).write_bytes(data_bytes)
         files.append(out / name)
+    if not images:  # a states-only episode: its members are all there is
+        return files
     item = data[position]
     fps = json.loads((out / "metadata.json").read_text())["fps"]
     previews = {

@@ -28,6 +28,9 @@ state             ``body_position`` ...     (T, B, ...) float32: every SceneStat
 plus ``key`` (str), ``seed`` (int), ``start`` (int, first frame of the window) and
 ``metadata`` (the episode's metadata.json as a dict: camera, per-instance attributes and
 per-frame poses, boxes, visibility; see :func:`worldgen.dataset.episode.metadata`).
+A states-only dataset (``--states-only``, manifest content ``"state"``) offers only the
+``state`` modality and reduced metadata (:func:`worldgen.dataset.episode.state_metadata`);
+asking it for another modality is a ValueError naming the folder and the modality.
 The window's last frame has forward flow 0 and is all occluded (the flow leaves the clip),
 as in the episode itself; its first frame likewise for backward flow.
 """
@@ -46,7 +49,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from worldgen.dataset.encoding import load_npz, load_png, read_tar, split_member
-from worldgen.dataset.store import MANIFEST, sample_digest, sha256_file
+from worldgen.dataset.store import ALL, MANIFEST, STATE, dataset_content, sample_digest, sha256_file
 
 MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords", "depth_map", "skeleton",
               "camera", "state")
@@ -55,6 +58,7 @@ _MEMBERS = {  # which members each modality reads
     "flow": ("flow.npz",), "object_coords": ("object_coordinates.npz",), "depth_map": ("controls.npz",),
     "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz",),
 }
+CONTENT_MODALITIES = {ALL: MODALITIES, STATE: ("state",)}  # what a dataset of each content offers
 
 
 class DatasetFormatError(ValueError):
@@ -129,11 +133,17 @@ def decode_sample(members: dict[str, bytes], modalities: tuple[str, ...], start:
     return out
 
 
-def _check_modalities(modalities) -> tuple[str, ...]:
+def _check_modalities(modalities, root: Path, manifest: dict) -> tuple[str, ...]:
     modalities = tuple(modalities)
     unknown = [m for m in modalities if m not in MODALITIES]
     if unknown:
         raise ValueError(f"unknown modalities {unknown}; expected some of {', '.join(MODALITIES)}")
+    content = dataset_content(manifest)
+    offered = CONTENT_MODALITIES.get(content, ())
+    missing = [m for m in modalities if m not in offered]
+    if missing:
+        what = "a states-only dataset (generated with --states-only)" if content == STATE else f"content {content!r}"
+        raise ValueError(f"{root}: no {', '.join(missing)} modality: {what} offers only {', '.join(offered) or 'nothing'}")
     return modalities
 
 
@@ -171,7 +181,7 @@ class ShardStream(IterableDataset):
                  shuffle_buffer: int = 32, seed: int = 0, verify: bool = False):
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
-        self.modalities = _check_modalities(modalities)
+        self.modalities = _check_modalities(modalities, self.root, self.manifest)
         self.clip_length, self.shuffle, self.buffer_size = clip_length, shuffle, shuffle_buffer
         self.seed, self.epoch, self.verify = seed, 0, verify
 
@@ -226,7 +236,7 @@ class EpisodeDataset(Dataset):
                  verify: bool = False):
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
-        self.modalities = _check_modalities(modalities)
+        self.modalities = _check_modalities(modalities, self.root, self.manifest)
         self.clip_length, self.seed = clip_length, seed
         self.samples: list[dict] = []
         for shard in self.manifest["shards"]:

@@ -3,7 +3,7 @@ killing the writer at any moment loses nothing that was finished and corrupts no
 
 Layout of a dataset folder::
 
-    manifest.json            what is complete: family, config, seeds, shards, rejected episodes
+    manifest.json            what is complete: family, config, seeds, content, shards, rejected episodes
     shard-000000.tar         episodes 0 .. S-1 (S = shard_size), one sample per episode,
     shard-000001.tar         members ``{key}.{field}`` (see worldgen.dataset.episode)
     .staging/000042.tar      a finished episode whose shard is not complete yet
@@ -33,6 +33,12 @@ from worldgen.scene import SceneError
 FORMAT = "worldgen.dataset/1"
 MANIFEST = "manifest.json"
 STAGING = ".staging"
+ALL, STATE = "all", "state"  # a dataset's content: every modality, or the simulated state only (--states-only)
+
+
+def dataset_content(manifest: dict) -> str:
+    """``"all"`` or ``"state"``; manifests written before content was recorded hold everything."""
+    return manifest.get("content", ALL)
 
 
 def shard_name(shard: int) -> str:
@@ -61,13 +67,12 @@ class DatasetWriter:
     """Writes episodes ``0 .. episodes-1`` of one dataset into ``root``.
 
     ``header``: what defines the dataset (family name and config, split, first seed,
-    dynamics); re-opening a folder whose manifest has another header, episode count or
-    shard size is an error rather than a silent mix."""
+    dynamics, content); re-opening a folder whose manifest has another header, episode
+    count or shard size is an error rather than a silent mix, and leaves the folder as it was."""
 
     def __init__(self, root: Path, header: dict, episodes: int, shard_size: int):
         self.root, self.staging = Path(root), Path(root) / STAGING
         self.episodes, self.shard_size = episodes, shard_size
-        self.staging.mkdir(parents=True, exist_ok=True)
         identity = {"format": FORMAT, **header, "episodes": episodes, "shard_size": shard_size}
         manifest_path = self.root / MANIFEST
         if manifest_path.is_file():
@@ -75,13 +80,18 @@ class DatasetWriter:
                 self.manifest = json.loads(manifest_path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 raise SceneError("", "unreadable manifest; this folder is not a worldgen dataset", str(manifest_path)) from None
+            self.manifest.setdefault("content", dataset_content(self.manifest))
             theirs = {k: self.manifest.get(k) for k in identity}
             if theirs != identity:
                 diff = [k for k in identity if theirs[k] != identity[k]]
-                raise SceneError("", f"holds another dataset (its {', '.join(diff)} differ); use a new folder "
+                kind = {ALL: "a full", STATE: "a states-only (--states-only)"}
+                what = f"{kind.get(theirs['content'], 'another')} dataset" if "content" in diff else "another dataset"
+                raise SceneError("", f"holds {what} (its {', '.join(diff)} differ); use a new folder "
                                  "or re-run the command that made it", str(self.root))
         else:
             self.manifest = {**identity, "complete": False, "shards": [], "rejected": []}
+        self.staging.mkdir(parents=True, exist_ok=True)
+        if not manifest_path.is_file():
             self._write_manifest()
         self._clean()
 
