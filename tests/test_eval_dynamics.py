@@ -1,0 +1,108 @@
+"""`worldgen eval dynamics`: the metrics on cases whose answer is known, pybullet standing in
+for the learned engine, and the command end to end with its one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from simulation.pybullet_engine import PybulletEngine, PybulletWorld
+from worldgen.dataset.family import RejectSpec, episode_scene, load_family
+from worldgen.eval_dynamics import (
+    energy_growth, energy_jumps, explosion_frame, geodesic_angle, mass_properties, mechanical_energy,
+    penetration_depths, perturb, ratio,
+)
+from worldgen.scene import scene_from_dict
+
+
+def test_geodesic_angle_of_known_quaternion_pairs():
+    identity = np.array([0.0, 0.0, 0.0, 1.0])
+    about_z = np.array([0.0, 0.0, np.sin(np.pi / 4), np.cos(np.pi / 4)])  # 90 degrees about z, (x, y, z, w)
+    q = np.array([0.1, -0.4, 0.3, 0.8])
+    assert geodesic_angle(identity, about_z) == pytest.approx(np.pi / 2)
+    assert geodesic_angle(q, -q) == 0.0 and geodesic_angle(q, q) == 0.0
+    assert geodesic_angle(q, 3 * q) == pytest.approx(0.0, abs=1e-12)  # normalised first
+    assert geodesic_angle(identity, [1.0, 0.0, 0.0, 0.0]) == pytest.approx(np.pi)  # half turn about x
+    angles = geodesic_angle(np.stack([identity, identity]), np.stack([about_z, -about_z]))
+    assert angles == pytest.approx([np.pi / 2, np.pi / 2])
+
+
+def test_ratio_of_a_zero_chaos_floor_is_well_defined():
+    assert ratio(0.0, 0.0) == 0.0 and ratio(0.5, 0.0) == float("inf") and ratio(0.6, 0.2) == pytest.approx(3.0)
+    assert ratio(None, 1.0) is None and ratio(1.0, None) is None
+
+
+def test_perturbation_moves_dynamic_bodies_by_1_mm_and_half_a_degree():
+    family, _, _ = load_family("objects_drop")
+    scene = episode_scene(family, family.seed("validation", 0))
+    state = PybulletEngine(contacts=False).rollout(scene, num_frames=1).states[0]
+    dynamic = np.ones(len(scene.objects), bool)
+    dynamic[0] = False
+    moved = perturb(state, dynamic, np.random.default_rng(0))
+    shift = np.linalg.norm(moved.body_position - state.body_position, axis=-1)
+    assert shift[0] == 0.0 and shift[1:] == pytest.approx(1e-3)
+    turn = geodesic_angle(moved.body_orientation, state.body_orientation)
+    assert turn[0] == 0.0 and turn[1:] == pytest.approx(np.radians(0.5))
+    assert np.array_equal(moved.body_linear_velocity, state.body_linear_velocity)
+    assert np.array_equal(moved.body_angular_velocity, state.body_angular_velocity)
+
+
+def _two_boxes():
+    scene = scene_from_dict({"objects": [
+        {"name": "a", "shape": "box", "size": [0.2, 0.2, 0.2], "position": [0, 0, 1]},
+        {"name": "b", "shape": "box", "size": [0.2, 0.2, 0.2], "position": [1, 0, 1]}]}, ".")
+    return PybulletWorld(scene)
+
+
+def test_penetration_of_overlapping_boxes_is_their_overlap():
+    world = _two_boxes()
+    try:
+        position = np.array([[[0, 0, 1], [0.17, 0, 1]],  # 3 cm overlap
+                             [[0, 0, 1], [0.5, 0, 1]],  # apart, in the air
+                             [[0, 0, 0.08], [0.5, 0, 1]]], float)  # a sunk 2 cm into the floor
+        orientation = np.tile([0.0, 0.0, 0.0, 1.0], (3, 2, 1))
+        depth = penetration_depths(world, position, orientation)
+    finally:
+        world.close()
+    assert depth[0] == pytest.approx([0.03, 0.03], abs=1e-3)
+    assert np.all(depth[1] == 0.0)
+    assert depth[2] == pytest.approx([0.02, 0.0], abs=1e-3)
+
+
+def test_energy_of_a_falling_spinning_body_is_conserved_before_impact():
+    scene = scene_from_dict({"fps": 12, "physics_hz": 240, "objects": [
+        {"name": "box", "shape": "box", "size": [0.1, 0.2, 0.4], "position": [0, 0, 3], "euler": [20, 30, 40],
+         "linear_velocity": [1, 0.5, 2], "angular_velocity": [3, -2, 5],
+         "physics": {"mass": 1.5, "linear_damping": 0.0, "angular_damping": 0.0}}]}, ".")
+    trajectory = PybulletEngine(contacts=False).rollout(scene, num_frames=10)  # still 1.7 m up at frame 9
+    world = PybulletWorld(scene)
+    try:
+        mass, inertia = mass_properties(world)
+    finally:
+        world.close()
+    assert mass == pytest.approx([1.5]) and inertia[0] == pytest.approx([0.025, 0.02125, 0.00625])
+    energy = mechanical_energy(trajectory.states, mass, inertia, scene.gravity)
+    rotation = Rotation.from_euler("xyz", [20, 30, 40], degrees=True).as_matrix()  # fixed axes x, y, z
+    spin = np.array([3.0, -2.0, 5.0])
+    rotational = 0.5 * spin @ rotation @ np.diag([0.025, 0.02125, 0.00625]) @ rotation.T @ spin
+    assert energy[0] == pytest.approx(1.5 * (9.81 * 3 + 0.5 * (1 + 0.25 + 4)) + rotational, rel=1e-6)
+    assert np.abs(energy / energy[0] - 1).max() < 0.02
+
+
+def test_energy_growth_and_jumps():
+    energy = np.array([10.0, 9.0, 9.5, 8.0, 9.85, 9.9, 5.0])
+    assert energy_growth(energy, window=1) == pytest.approx(1.85)
+    assert energy_growth(energy, window=3) == pytest.approx(1.9)  # 8.0 -> 9.9
+    assert energy_growth(np.array([3.0, 2.0, 1.0])) == 0.0
+    assert energy_jumps(energy) == 2  # +0.5 and +1.85 exceed 1 % of E(0); +0.05 does not
+
+
+def test_explosion_frame_is_the_first_frame_that_breaks_a_rule():
+    scene = scene_from_dict({"fps": 12, "physics_hz": 240, "floor": {"enabled": False}, "objects": [
+        {"name": "ball", "shape": "sphere", "radius": 0.1, "position": [0, 0, 1]}]}, ".")
+    trajectory = PybulletEngine(contacts=False).rollout(scene, num_frames=6)  # free fall to z = 0.15 m
+    assert explosion_frame(trajectory, RejectSpec()) is None
+    frame, reason = explosion_frame(trajectory, RejectSpec(min_height=0.5))
+    z = trajectory.states.body_position[:, 0, 2]
+    assert frame == 4 and z[frame] < 0.5 <= z[frame - 1] and "fell to" in reason
