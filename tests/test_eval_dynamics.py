@@ -7,12 +7,14 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from simulation.engine import Engine
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from worldgen.dataset.family import RejectSpec, episode_scene, load_family
 from worldgen.eval_dynamics import (
     energy_growth, energy_jumps, explosion_frame, geodesic_angle, mass_properties, mechanical_energy,
     penetration_depths, perturb, ratio,
 )
+from worldgen.eval_dynamics_run import Settings, evaluate_family, goals
 from worldgen.scene import scene_from_dict
 
 
@@ -106,3 +108,60 @@ def test_explosion_frame_is_the_first_frame_that_breaks_a_rule():
     frame, reason = explosion_frame(trajectory, RejectSpec(min_height=0.5))
     z = trajectory.states.body_position[:, 0, 2]
     assert frame == 4 and z[frame] < 0.5 <= z[frame - 1] and "fell to" in reason
+
+
+SMALL = Settings(episodes=3, long_episodes=1, long_frames=30, rest_frames=12)
+
+
+@pytest.fixture(scope="module")
+def pybullet_run():
+    family, _, _ = load_family("objects_drop")
+    return evaluate_family(PybulletEngine(contacts=False), family, SMALL)
+
+
+def test_pybullet_against_itself_is_exactly_zero_and_the_chaos_floor_grows(pybullet_run):
+    report = pybullet_run.report
+    for key in ("translation_m", "rotation_rad", "light_position_m"):
+        assert set(report[key]["engine"]) == {"1", "6", "12", "24", "whole"}
+        assert all(v == 0.0 for v in report[key]["engine"].values())
+    floor = report["translation_m"]["chaos_floor"]
+    assert floor["1"] == pytest.approx(1e-3, rel=0.2)  # the 1 mm perturbation, barely moved on by frame 1
+    assert 0 < floor["1"] < floor["12"] < floor["24"]
+    rotation = report["rotation_rad"]["chaos_floor"]
+    assert 0 < rotation["1"] < rotation["24"]
+    assert all(v == 0.0 for v in report["translation_m"]["ratio"].values())
+    assert report["penetration_mm"]["engine"] == report["penetration_mm"]["pybullet"]
+    assert report["rest"]["engine"] == report["rest"]["pybullet"] and report["long"]["engine"]["explosions"] == 0
+    checks = goals(report)
+    assert checks["met"] is True and checks["checks"]["translation_24_over_chaos_floor"]["value"] == 0.0
+
+
+class ShiftedEngine(Engine):
+    """pybullet from a start shifted 1 cm along x, through ``rollout_batch``."""
+
+    name = "shifted"
+
+    def __init__(self):
+        self.pybullet = PybulletEngine(contacts=False)
+        self.batches = 0
+
+    def rollout(self, scene, initial=None, num_frames=None, progress=False):
+        if initial is None:
+            initial = self.pybullet.rollout(scene, num_frames=1).states[0]
+        arrays = {k: np.array(v, copy=True) for k, v in initial.arrays().items()}
+        arrays["body_position"][:, 0] += 0.01
+        return self.pybullet.rollout(scene, type(initial)(**arrays), num_frames)
+
+    def rollout_batch(self, scenes, num_frames, initials=None):
+        self.batches += 1
+        return [self.rollout(s, i, num_frames) for s, i in zip(scenes, initials or [None] * len(scenes))]
+
+
+def test_a_perturbed_engine_has_nonzero_error_and_is_batched():
+    family, _, _ = load_family("objects_drop")
+    engine = ShiftedEngine()
+    report = evaluate_family(engine, family, Settings(episodes=2, long_episodes=0, rest_frames=6)).report
+    assert engine.batches == 2  # the 25-frame rollouts and the rest test, one batch each
+    error = report["translation_m"]["engine"]
+    assert error["1"] == pytest.approx(0.01, rel=0.1) and error["whole"] > 0.005
+    assert report["translation_m"]["ratio"]["1"] > 5 and report["long"] == {"episodes": 0, "frames": 2000}
