@@ -3,12 +3,15 @@ for the learned engine, and the command end to end with its one-line errors."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from simulation.engine import Engine
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
+from worldgen.cli import main
 from worldgen.dataset.family import RejectSpec, episode_scene, load_family
 from worldgen.eval_dynamics import (
     energy_growth, energy_jumps, explosion_frame, geodesic_angle, mass_properties, mechanical_energy,
@@ -165,3 +168,42 @@ def test_a_perturbed_engine_has_nonzero_error_and_is_batched():
     error = report["translation_m"]["engine"]
     assert error["1"] == pytest.approx(0.01, rel=0.1) and error["whole"] > 0.005
     assert report["translation_m"]["ratio"]["1"] > 5 and report["long"] == {"episodes": 0, "frames": 2000}
+
+
+def test_cli_writes_the_report_plots_and_a_side_by_side_video(tmp_path, capsys):
+    from worldgen.video import read_video
+
+    out = tmp_path / "eval"
+    assert main(["eval", "dynamics", "-o", str(out), "--engine", "pybullet", "--family", "objects_drop",
+                 "--episodes", "2", "--long-episodes", "1", "--long-frames", "30", "--videos", "1",
+                 "--resolution", "32x32", "--spp", "2"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "dynamics_eval.json").read_text())
+    assert report["format"] == "worldgen.eval_dynamics/1" and report["engine"] == "pybullet"
+    assert report["checkpoint"] is None and report["arguments"]["episodes"] == 2
+    assert list(report["families"]) == ["objects_drop"] and report["goals"]["met"] is True
+    family = report["families"]["objects_drop"]
+    assert len(family["translation_m"]["per_frame"]["chaos_floor"]) == 25 and family["rest"]["frames"] == 240
+    assert len(family["long"]["pybullet"]["energy_curve"]) == 30 and family["long"]["engine"]["explosions"] == 0
+    assert {"ground_truth", "engine", "chaos_floor", "penetration", "rest", "long"} <= set(family["seconds"])
+    assert (out / "error_vs_horizon.png").stat().st_size > 1000 and (out / "energy.png").stat().st_size > 1000
+    frames, fps = read_video(out / "side_by_side_0.mp4")
+    assert frames.shape == (25, 32, 64, 3) and fps == 12
+    assert "chaos" in printed and "goals on objects_drop: met" in printed
+
+
+@pytest.mark.parametrize("arguments, expected", [
+    (["--family", "no_such_family"], "--family: no bundled family 'no_such_family'"),
+    (["--episodes", "0"], "--episodes: expected a whole number >= 1, got '0'"),
+    (["--resolution", "128by128"], "--resolution: expected WIDTHxHEIGHT"),
+    (["--resolution", "0x64"], "--resolution: expected WIDTHxHEIGHT"),
+    (["--checkpoint", "/no/such/checkpoint"], "/no/such/checkpoint: --checkpoint: no such folder"),
+    (["--engine", "bullet"], "--engine: expected one of learned, pybullet, got 'bullet'"),
+    (["--engine", "pybullet", "--checkpoint", "."], "--checkpoint: only --engine learned"),
+    (["--split", "holdout"], "--split: family objects_drop has no split 'holdout'"),
+    (["--videos", "5", "--episodes", "2"], "--videos: expected a whole number from 0 to 2, got '5'"),
+])
+def test_cli_mistakes_are_one_line_exit_2(tmp_path, capsys, arguments, expected):
+    assert main(["eval", "dynamics", "-o", str(tmp_path / "out"), *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and expected in err, err
