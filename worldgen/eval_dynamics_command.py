@@ -181,7 +181,7 @@ def write_side_by_side(run: FamilyRun, i: int, resolution: tuple[int, int], spp:
     camera = run.scenes[i].cameras[0].model_copy(update={"resolution": resolution})
     settings = RenderSettings(spp=spp, max_depth=max_depth)
     halves = []
-    for trajectory, label in ((truth, "pybullet"), (dataclasses.replace(truth, states=run.model[i].states), engine)):
+    for trajectory, label in ((truth, "pybullet"), (dataclasses.replace(truth, states=run.model[i].states), f"engine: {engine}")):
         rgb = render_trajectory(trajectory, camera, settings).rgb
         halves.append(_label(to_uint8(rgb.transpose(0, 2, 3, 1)), label))
     write_video(path, np.concatenate(halves, axis=2), truth.fps)
