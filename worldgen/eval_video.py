@@ -293,8 +293,11 @@ def cmd_eval_video(args) -> int:
 
 
 def add_eval_parser(subparsers) -> None:
-    """Add ``eval`` (with sub-command ``video``) to the CLI's sub-parsers."""
-    evaluate_parser = subparsers.add_parser("eval", help="evaluate videos", description="Evaluation tools.")
+    """Add ``eval`` (with sub-commands ``video`` and ``dynamics``) to the CLI's sub-parsers."""
+    from worldgen.eval_dynamics_command import add_dynamics_parser
+
+    evaluate_parser = subparsers.add_parser("eval", help="evaluate videos and dynamics engines",
+                                            description="Evaluation tools.")
     sub = evaluate_parser.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
     p = sub.add_parser(
         "video",
@@ -310,3 +313,4 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--chunk", metavar="N", help="frames per generated chunk, for the seam score")
     p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: VIDEO's name + _eval, next to it)")
     p.set_defaults(func=cmd_eval_video)
+    add_dynamics_parser(sub)
