@@ -3,6 +3,8 @@ for the learned engine, and the command end to end with its one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 
 import numpy as np
@@ -11,10 +13,11 @@ from scipy.spatial.transform import Rotation
 
 from simulation.engine import Engine
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
+from simulation.state import SceneState
 from worldgen.cli import main
 from worldgen.dataset.family import RejectSpec, episode_scene, load_family
 from worldgen.eval_dynamics import (
-    energy_growth, energy_jumps, explosion_frame, geodesic_angle, mass_properties, mechanical_energy,
+    energy_growth, energy_jumps, explosion_frame, geodesic_angle, left_floor, mass_properties, mechanical_energy,
     penetration_depths, perturb, ratio,
 )
 from worldgen.eval_dynamics_run import Settings, evaluate_family, goals
@@ -104,13 +107,17 @@ def test_energy_growth_and_jumps():
 
 
 def test_explosion_frame_is_the_first_frame_that_breaks_a_rule():
-    scene = scene_from_dict({"fps": 12, "physics_hz": 240, "floor": {"enabled": False}, "objects": [
+    scene = scene_from_dict({"fps": 12, "physics_hz": 240, "objects": [
         {"name": "ball", "shape": "sphere", "radius": 0.1, "position": [0, 0, 1]}]}, ".")
     trajectory = PybulletEngine(contacts=False).rollout(scene, num_frames=6)  # free fall to z = 0.15 m
     assert explosion_frame(trajectory, RejectSpec()) is None
     frame, reason = explosion_frame(trajectory, RejectSpec(min_height=0.5))
     z = trajectory.states.body_position[:, 0, 2]
-    assert frame == 4 and z[frame] < 0.5 <= z[frame - 1] and "fell to" in reason
+    assert frame == 4 and z[frame] < 0.5 <= z[frame - 1] and "through the floor" in reason
+    # Beyond the floor's edge, falling is not an explosion (rolling off the floor is physics).
+    shifted = {**trajectory.states.arrays(), "body_position": trajectory.states.body_position + np.array([20.0, 0.0, 0.0])}
+    away = dataclasses.replace(trajectory, states=SceneState(**shifted))
+    assert explosion_frame(away, RejectSpec(min_height=0.5)) is None and left_floor(away) and not left_floor(trajectory)
 
 
 SMALL = Settings(episodes=3, long_episodes=1, long_frames=30, rest_frames=12)

@@ -189,15 +189,45 @@ def energy_jumps(energy: np.ndarray, fraction: float = ENERGY_JUMP) -> int:
     return int(np.sum(np.diff(energy) > fraction * abs(energy[0])))
 
 
-def explosion_frame(trajectory, reject) -> tuple[int, str] | None:
-    """(first frame, reason) at which ``trajectory`` becomes unusable by
-    :func:`~worldgen.dataset.episode.rejection_reason` with ``reject`` (a RejectSpec: a
-    non-finite value, too fast, too far, too low), or None when it never does. Every check
-    is a max or min over frames, so a prefix that fails stays failed: bisection."""
+def explosion_reason(trajectory, reject) -> str | None:
+    """Why a rollout counts as exploded, or None: a non-finite value, a body faster than
+    ``reject.max_speed``, or a body below ``reject.min_height`` while above the floor (it
+    went through it). Leaving the floor area is not an explosion: with the families' zero
+    rolling friction, a cylinder or capsule on its side rolls on for ever in pybullet too
+    and drops off the floor's edge (see :func:`left_floor`)."""
     from worldgen.dataset.episode import rejection_reason
 
+    loose = dataclasses.replace(reject, max_distance=float("inf"), min_height=-float("inf"))
+    reason = rejection_reason(trajectory, loose)
+    if reason is not None:
+        return reason
+    floor = trajectory.scene.get("floor", {})
+    if not trajectory.bodies or not floor.get("enabled", True):
+        return None
+    half = np.asarray(floor.get("size", [30.0, 30.0]), dtype=float) / 2
+    position = trajectory.states.body_position[:, [not b.fixed for b in trajectory.bodies]]
+    over = np.all(np.abs(position[..., :2]) < half, axis=-1)
+    sunk = over & (position[..., 2] < reject.min_height)
+    if sunk.any():
+        return f"a body went through the floor to z = {position[..., 2][sunk].min():.2f} m (min_height {reject.min_height})"
+    return None
+
+
+def left_floor(trajectory) -> bool:
+    """Whether a dynamic body ends up beyond the floor's edge."""
+    floor = trajectory.scene.get("floor", {})
+    half = np.asarray(floor.get("size", [30.0, 30.0]), dtype=float) / 2
+    position = trajectory.states.body_position[:, [not b.fixed for b in trajectory.bodies]]
+    return bool(position.size) and bool(np.any(np.abs(position[..., :2]) >= half))
+
+
+def explosion_frame(trajectory, reject) -> tuple[int, str] | None:
+    """(first frame, reason) at which ``trajectory`` explodes by :func:`explosion_reason`,
+    or None when it never does. Every check is a max or min over frames, so a prefix that
+    fails stays failed: bisection."""
+
     def reason(frames: int) -> str | None:
-        return rejection_reason(dataclasses.replace(trajectory, states=trajectory.states[:frames]), reject)
+        return explosion_reason(dataclasses.replace(trajectory, states=trajectory.states[:frames]), reject)
 
     if reason(len(trajectory)) is None:
         return None

@@ -8,7 +8,7 @@
    against the unperturbed run, and the engine / chaos ratios;
 4. penetration of the engine's and pybullet's poses (pybullet closest points);
 5. rest: the true final frame with zero velocities, rolled out REST_FRAMES frames;
-6. long rollouts: explosions (NaN, too fast, too far, through the floor) and energy.
+6. long rollouts: explosions (NaN, too fast, through the floor), bodies that left the floor area, and energy.
 
 Metric definitions: :mod:`worldgen.eval_dynamics`. Units m, rad, J; penetration in mm."""
 
@@ -25,7 +25,7 @@ from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from simulation.state import SceneState, Trajectory
 from worldgen.dataset.family import FamilySpec, episode_scene
 from worldgen.eval_dynamics import (
-    ENERGY_SCALE, StateErrors, at_rest, by_horizon, dynamic_mask, energy_growth, energy_jumps, explosion_frame,
+    ENERGY_SCALE, StateErrors, at_rest, by_horizon, dynamic_mask, energy_growth, energy_jumps, explosion_frame, left_floor,
     finite_mean, kinetic_energy, mass_properties, mechanical_energy, penetration_depths, perturb, ratio,
     rest_motion, state_errors,
 )
@@ -232,7 +232,7 @@ def _long_summary(runs: list[Trajectory], family: FamilySpec, worlds, scenes) ->
     if curve is not None:
         at["end"] = float(curve[-1])
     frames = [frame for frame, _ in exploded.values()]
-    return {"explosions": len(exploded),
+    return {"explosions": len(exploded), "left_floor": sum(left_floor(run) for run in runs),
             "explosions_by_frame": {str(t): sum(f <= t for f in frames) for t in ENERGY_FRAMES[1:] if t < len(runs[0])},
             "reasons": [f"episode {i}, frame {frame}: {reason}" for i, (frame, reason) in exploded.items()],
             "finite_energy_episodes": len(relative), "energy_relative": at,

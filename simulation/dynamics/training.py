@@ -38,8 +38,8 @@ from simulation.dynamics.model import DynamicsConfig, DynamicsModel
 class TrainConfig:
     """Optimisation and noise settings (units: m, rad, m/s, rad/s)."""
 
-    steps: int = 20000
-    batch_size: int = 64  # (episode, frame) samples per step and process
+    steps: int = 40000
+    batch_size: int = 128  # (episode, frame) samples per step and process
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-5  # exponential decay reaches this at the last step
     noise_position: float = 0.002  # std of the input position noise, m
@@ -49,8 +49,8 @@ class TrainConfig:
     rollout_steps: int = 1  # k > 1: pushforward through k - 1 of the model's own steps
     statistics_batches: int = 100  # batches measured for the normalisation statistics
     log_every: int = 50  # steps per entry of the training-loss history
-    validate_every: int = 1000
-    checkpoint_every: int = 500
+    validate_every: int = 4000
+    checkpoint_every: int = 1000
     validation_episodes: int = 64  # per validation group, for the rollout errors
     seed: int = 0
 
