@@ -197,7 +197,7 @@ def explosion_reason(trajectory, reject) -> str | None:
     and drops off the floor's edge (see :func:`left_floor`)."""
     from worldgen.dataset.episode import rejection_reason
 
-    loose = dataclasses.replace(reject, max_distance=float("inf"), min_height=-float("inf"))
+    loose = reject.model_copy(update={"max_distance": float("inf"), "min_height": -float("inf")})
     reason = rejection_reason(trajectory, loose)
     if reason is not None:
         return reason
