@@ -35,17 +35,25 @@ class PybulletWorld:
     ``bodies[i]`` is the pybullet id of ``scene.objects[i]``; ``step()`` advances one
     physics step of 1 / physics_hz seconds, driving humanoids along their clips first."""
 
-    def __init__(self, scene: Scene):
+    def __init__(self, scene: Scene, client: bullet_client.BulletClient | None = None):
+        """``client``: build into this existing client (emptied first) instead of a new
+        one; it then stays open on :meth:`close` (building many scenes one after another
+        saves a connection each)."""
         self.scene = scene
         self.dt = 1.0 / scene.physics_hz
         self.step_count = 0
         self._humanoids_at: float | None = None  # time the humanoids were last put at
+        self._owns_client = client is None
         with quiet_stdout():
-            self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+            if client is None:
+                self.client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+            else:
+                self.client = client
+                client.resetSimulation()
             try:
                 self._build()
             except BaseException:
-                self.client.disconnect()
+                self.close()
                 raise
 
     def _build(self) -> None:
@@ -198,7 +206,8 @@ class PybulletWorld:
         return self.client.getContactPoints()
 
     def close(self) -> None:
-        self.client.disconnect()
+        if self._owns_client:
+            self.client.disconnect()
 
 
 class ContactRecorder:

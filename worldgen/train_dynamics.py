@@ -118,7 +118,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         "validation_episodes": {g.name: g.episodes for g in validation},
         "parameters": sum(p.numel() for p in model.parameters()),
         "seconds_loading": loaded,
-        "seconds_training": history[-1].get("seconds") if history else None,
+        "seconds_training": next((h["seconds"] for h in reversed(history) if "seconds" in h), None),
         "device": "cuda" if torch.cuda.is_available() and config["device"] == "auto" else f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "last_validation": last,
     }

@@ -7,6 +7,9 @@ entities (floor, fixed bodies, humanoid links) where their given motion says."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +56,10 @@ def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_fr
 
 
 class LearnedEngine(Engine):
-    """Scene dynamics predicted by a trained :class:`DynamicsModel`, one step per video
-    frame. Bodies and lights are predicted; humanoids follow their clips. The state's
+    """Scene dynamics predicted by a trained :class:`DynamicsModel`, one step per frame
+    of the model's rate (``model.config.fps``); a scene at another frame rate gets the
+    model's frames resampled at its frame times (linear, normalised for rotations).
+    Bodies and lights are predicted; humanoids follow their clips. The state's
     velocities are mean velocities over the last frame (see
     :mod:`simulation.dynamics.entities`). No contact events are recorded."""
 
@@ -78,13 +83,19 @@ class LearnedEngine(Engine):
         """Roll many scenes out together (one batched network call per frame).
         ``initials[i]``, when not None, replaces scene i's initial body poses and velocities."""
         initials = initials or [None] * len(scenes)
-        references = [given_motion(scene, num_frames, initial) for scene, initial in zip(scenes, initials)]
-        fps = {scene.fps for scene in scenes}
-        if fps != {self.model.config.fps}:
-            raise SceneError("fps", f"the learned dynamics model steps at {self.model.config.fps} fps; got {sorted(fps)}")
-        table, given = batch_tables(references, self.device)
-        states = rollout(self.model, table, given, num_frames, progress)
-        return [scene_trajectory(ref, states.map(lambda x: x[i]), self.name) for i, ref in enumerate(references)]
+        fps = self.model.config.fps
+        steps = [math.ceil((num_frames - 1) * fps / scene.fps - 1e-9) + 1 for scene in scenes]
+        with shared_client() as client:
+            references = [given_motion(scene, max(steps), initial, client, fps) for scene, initial in zip(scenes, initials)]
+            table, given = batch_tables(references, self.device)
+            states = rollout(self.model, table, given, max(steps), progress)
+            out = []
+            for i, (scene, reference) in enumerate(zip(scenes, references)):
+                trajectory = scene_trajectory(reference, states.map(lambda x: x[i]), self.name)
+                if scene.fps != fps:  # the model's frames, resampled at the scene's frame times
+                    trajectory = resample(trajectory, given_motion(scene, num_frames, initials[i], client))
+                out.append(trajectory)
+        return out
 
 
 def batch_tables(trajectories: list[Trajectory], device: str | torch.device = "cpu") -> tuple[EntityTable, EntityState]:
@@ -96,22 +107,42 @@ def batch_tables(trajectories: list[Trajectory], device: str | torch.device = "c
     return table, track_states({k: v.to(device) for k, v in tracks.items()}, table.kind, trajectories[0].fps)
 
 
-def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = None) -> Trajectory:
-    """What is known of a scene before predicting it, as a trajectory of ``num_frames``:
+@contextmanager
+def shared_client():
+    """One pybullet DIRECT client to build many scenes in, one after another."""
+    import pybullet
+    from pybullet_utils import bullet_client
+
+    from simulation.quiet import quiet_stdout
+
+    with quiet_stdout():
+        client = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+    try:
+        yield client
+    finally:
+        client.disconnect()
+
+
+def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = None, client=None,
+                 fps: int | None = None) -> Trajectory:
+    """What is known of a scene before predicting it, as a trajectory of ``num_frames`` at
+    ``fps`` (default the scene's):
     bodies at their initial state throughout (pybullet's own frame 0, or ``initial``),
     lights at their scripted frame-0 state throughout, humanoid links along their clips.
-    Body infos come from building the scene in pybullet; nothing is simulated."""
+    Body infos come from building the scene in pybullet (in ``client`` when given);
+    nothing is simulated."""
     from simulation.humanoid import COCO18_NAMES
     from simulation.pybullet_engine import PybulletWorld, scene_record
 
     if scene.constraints:
         raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
-    world = PybulletWorld(scene)
+    world = PybulletWorld(scene, client)
     try:
         if initial is not None:
             world.set_bodies(initial)
         bodies = world.read_bodies()
-        humanoid_frames = [world.humanoids_at(frame / scene.fps) for frame in range(num_frames)]
+        fps = fps or scene.fps
+        humanoid_frames = [world.humanoids_at(frame / fps) for frame in range(num_frames)]
         infos = world.body_infos
         humanoids = [HumanoidInfo(name=spec.name, motion=spec.motion, scale=spec.scale, link_names=list(actor.link_names),
                                   keypoint_names=list(COCO18_NAMES)) for spec, actor in zip(scene.humanoids, world.humanoids)]
@@ -119,11 +150,11 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
         world.close()
     T = num_frames
     arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
-    arrays["time"] = np.arange(T) / scene.fps
+    arrays["time"] = np.arange(T) / fps
     arrays.update({k: np.stack([f[k] for f in humanoid_frames]) for k in humanoid_frames[0]})
     lights = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
     arrays.update({k: np.repeat(v, T, axis=0) for k, v in lights.items()})
-    return Trajectory(fps=scene.fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
+    return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
                       lights=[light_info(light) for light in scene.lights], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
 
@@ -151,3 +182,27 @@ def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) ->
                       bodies=reference.bodies, lights=reference.lights, humanoids=reference.humanoids, contacts=[],
                       scene=reference.scene, engine=engine)
 
+
+
+def resample(trajectory: Trajectory, target: Trajectory) -> Trajectory:
+    """``trajectory``'s bodies and lights at the frame times of ``target`` (a
+    :func:`given_motion` at the wanted rate, whose humanoid tracks are kept): linear
+    interpolation between the two nearest frames, normalised for quaternions (after
+    aligning their signs) and light directions."""
+    source = trajectory.states
+    frame = target.states.time * trajectory.fps
+    low = np.clip(np.floor(frame).astype(int), 0, len(trajectory) - 1)
+    high = np.minimum(low + 1, len(trajectory) - 1)
+    w = (frame - low).reshape(-1, 1, 1)
+    arrays = target.states.arrays()
+    for key in ("body_position", "body_orientation", "body_linear_velocity", "body_angular_velocity",
+                "light_position", "light_direction", "light_color", "light_intensity"):
+        a, b = getattr(source, key)[low], getattr(source, key)[high]
+        if key == "body_orientation":
+            b = np.where(np.sum(a * b, axis=-1, keepdims=True) < 0, -b, b)
+        weight = w if a.ndim == 3 else w[..., 0]
+        value = (1 - weight) * a + weight * b
+        if key in ("body_orientation", "light_direction"):
+            value = value / np.maximum(np.linalg.norm(value, axis=-1, keepdims=True), 1e-12)
+        arrays[key] = value
+    return dataclasses.replace(trajectory, fps=target.fps, states=SceneState(**arrays), humanoids=target.humanoids)

@@ -38,7 +38,7 @@ from simulation.dynamics.model import DynamicsConfig, DynamicsModel
 class TrainConfig:
     """Optimisation and noise settings (units: m, rad, m/s, rad/s)."""
 
-    steps: int = 40000
+    steps: int = 20000
     batch_size: int = 128  # (episode, frame) samples per step and process
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-5  # exponential decay reaches this at the last step
@@ -49,7 +49,7 @@ class TrainConfig:
     rollout_steps: int = 1  # k > 1: pushforward through k - 1 of the model's own steps
     statistics_batches: int = 100  # batches measured for the normalisation statistics
     log_every: int = 50  # steps per entry of the training-loss history
-    validate_every: int = 4000
+    validate_every: int = 2500
     checkpoint_every: int = 1000
     validation_episodes: int = 64  # per validation group, for the rollout errors
     seed: int = 0
