@@ -23,11 +23,10 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import time
 
 import torch
 
-from results_io import machine, write_results
+from results_io import best_seconds, machine, write_results
 from simulation.dynamics import DEFAULT_CHECKPOINT, LearnedEngine
 from simulation.pybullet_engine import PybulletEngine
 from worldgen.dataset.family import episode_scene, load_family
@@ -37,15 +36,6 @@ FRAMES = 25  # 2 s at 12 fps, frame 0 included
 
 def _pybullet(scene):
     return PybulletEngine(contacts=False).rollout(scene, num_frames=FRAMES)
-
-
-def _best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -64,18 +54,18 @@ def main() -> None:
                "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "seconds": {}}
     seconds = results["seconds"]
 
-    seconds["pybullet_sequential"] = _best(lambda: [_pybullet(s) for s in scenes], args.repeats)
+    seconds["pybullet_sequential"] = best_seconds(lambda: [_pybullet(s) for s in scenes], args.repeats)
     with multiprocessing.get_context("spawn").Pool(cores) as pool:
         pool.map(_pybullet, scenes[:cores])  # warm the workers
-        seconds[f"pybullet_{cores}_processes"] = _best(lambda: pool.map(_pybullet, scenes, chunksize=8), args.repeats)
+        seconds[f"pybullet_{cores}_processes"] = best_seconds(lambda: pool.map(_pybullet, scenes, chunksize=8), args.repeats)
 
     engine = LearnedEngine.from_pretrained(args.checkpoint)
     engine.rollout_batch(scenes[:8], FRAMES)  # warm-up
-    seconds["learned_cpu_batched"] = _best(lambda: engine.rollout_batch(scenes, FRAMES), args.repeats)
+    seconds["learned_cpu_batched"] = best_seconds(lambda: engine.rollout_batch(scenes, FRAMES), args.repeats)
     if torch.cuda.is_available():
         gpu = LearnedEngine.from_pretrained(args.checkpoint, device="cuda")
         gpu.rollout_batch(scenes[:8], FRAMES)
-        seconds["learned_gpu_batched"] = _best(lambda: gpu.rollout_batch(scenes, FRAMES), args.repeats)
+        seconds["learned_gpu_batched"] = best_seconds(lambda: gpu.rollout_batch(scenes, FRAMES), args.repeats)
 
     results["speedup"] = {f"{learned} vs {reference}": seconds[reference] / seconds[learned]
                           for learned in seconds if learned.startswith("learned")

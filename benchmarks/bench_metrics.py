@@ -14,12 +14,11 @@ frames, 12 instances): otherwise the cost of these metrics does not depend on th
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
-from results_io import machine, write_results
+from results_io import best_seconds, machine, write_results
 from worldgen.eval_video import evaluate
 from worldgen.flow_file import FlowFile
 from worldgen.metrics import (
@@ -48,15 +47,6 @@ def clip(frames: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray,
         instance=rng.integers(0, 12, (frames, size, size)), instance_names={},
     )
     return video, reference, flow
-
-
-def best_seconds(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

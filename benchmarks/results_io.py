@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import time
 from pathlib import Path
 
 
@@ -12,6 +13,16 @@ def machine() -> dict:
     """The machine a figure was measured on."""
     return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
             "platform": platform.platform(), "python": platform.python_version()}
+
+
+def best_seconds(run, repeats: int) -> float:
+    """Shortest wall time of ``repeats`` calls of ``run()`` (machines here are noisy)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 def write_results(path: str | Path, results: dict) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pybullet
 import pytest
 import torch
 

@@ -201,24 +201,25 @@ def explosion_reason(trajectory, reject) -> str | None:
     reason = rejection_reason(trajectory, loose)
     if reason is not None:
         return reason
-    floor = trajectory.scene.get("floor", {})
-    if not trajectory.bodies or not floor.get("enabled", True):
+    if not trajectory.bodies or not trajectory.scene.get("floor", {}).get("enabled", True):
         return None
-    half = np.asarray(floor.get("size", [30.0, 30.0]), dtype=float) / 2
-    position = trajectory.states.body_position[:, [not b.fixed for b in trajectory.bodies]]
-    over = np.all(np.abs(position[..., :2]) < half, axis=-1)
+    position, over = _over_floor(trajectory)
     sunk = over & (position[..., 2] < reject.min_height)
     if sunk.any():
         return f"a body went through the floor to z = {position[..., 2][sunk].min():.2f} m (min_height {reject.min_height})"
     return None
 
 
-def left_floor(trajectory) -> bool:
-    """Whether a dynamic body ends up beyond the floor's edge."""
-    floor = trajectory.scene.get("floor", {})
-    half = np.asarray(floor.get("size", [30.0, 30.0]), dtype=float) / 2
+def _over_floor(trajectory) -> tuple[np.ndarray, np.ndarray]:
+    """Dynamic bodies' positions (T, B', 3) m and whether each is over the floor (T, B')."""
+    half = np.asarray(trajectory.scene.get("floor", {}).get("size", [30.0, 30.0]), dtype=float) / 2
     position = trajectory.states.body_position[:, [not b.fixed for b in trajectory.bodies]]
-    return bool(position.size) and bool(np.any(np.abs(position[..., :2]) >= half))
+    return position, np.all(np.abs(position[..., :2]) < half, axis=-1)
+
+
+def left_floor(trajectory) -> bool:
+    """Whether a dynamic body is beyond the floor's edge at some frame."""
+    return not bool(_over_floor(trajectory)[1].all())
 
 
 def explosion_frame(trajectory, reject) -> tuple[int, str] | None:

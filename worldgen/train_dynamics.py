@@ -60,15 +60,10 @@ def dataset_trajectories(root: str | Path) -> list:
     except DatasetFormatError as err:
         raise SceneError("data", str(err), "command line") from None
     trajectories = []
-    for entry in dataset.samples:
-        offsets = entry["offsets"]
-        if "trajectory.npz" not in offsets or "trajectory.json" not in offsets:
+    for index, entry in enumerate(dataset.samples):
+        member = dataset.raw_members(index, all_fields=False)
+        if "trajectory.npz" not in member or "trajectory.json" not in member:
             raise SceneError("data", f"{root}: episode {entry['key']} has no trajectory", "command line")
-        with open(dataset.root / entry["shard"], "rb") as f:
-            member = {}
-            for field in ("trajectory.npz", "trajectory.json"):
-                f.seek(offsets[field][0])
-                member[field] = f.read(offsets[field][1])
         trajectories.append(Trajectory.from_document(json.loads(member["trajectory.json"]), load_npz(member["trajectory.npz"]),
                                                      f"{root}/{entry['key']}"))
     return trajectories

@@ -52,6 +52,10 @@ class EntityTable:
     light_type: torch.Tensor
     carrier: torch.Tensor
 
+    def rows(self, scenes: torch.Tensor) -> "EntityTable":
+        """The table of the given scenes (indices into the scene axis)."""
+        return EntityTable(**{f.name: getattr(self, f.name)[scenes] for f in dataclasses.fields(self)})
+
     @property
     def predicted(self) -> torch.Tensor:
         """(S, N) bool: entities whose motion the model predicts (bodies, lights)."""

@@ -41,7 +41,7 @@ def floor_clearance(table: EntityTable, state: EntityState, rotation: torch.Tens
     return state.position[..., 2] - support(table.geometry, down)
 
 
-def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor) -> torch.Tensor:
+def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor, clearance: torch.Tensor) -> torch.Tensor:
     """(S, N, NODE_FEATURES): kind one-hot (5), geometry (5), physics (3), light type (4),
     height z and floor clearance (2), rotation matrix (9), velocity, angular velocity and
     their previous values (12), has_velocity and has_previous (2), light direction,
@@ -51,7 +51,7 @@ def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor
     return torch.cat(
         [
             kind, table.geometry, table.physics, table.light_type,
-            state.position[..., 2:3], floor_clearance(table, state, rotation).unsqueeze(-1),
+            state.position[..., 2:3], clearance.unsqueeze(-1),
             rotation.flatten(-2),
             state.velocity, state.angular_velocity, state.previous_velocity, state.previous_angular_velocity,
             state.has_velocity.unsqueeze(-1), state.has_previous.unsqueeze(-1),
@@ -62,7 +62,7 @@ def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor
     )
 
 
-def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, radius: float):
+def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, clearance: torch.Tensor, radius: float):
     """Edges of S scenes and their features.
 
     Returns ``(scene, receiver, sender, features)``: three (E,) long tensors (entity
@@ -92,7 +92,7 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     dist = distance[scene, receiver, sender]
     g = gap[scene, receiver, sender]
     is_floor = kind[scene, sender] == FLOOR
-    clearance = floor_clearance(table, state, rotation)[scene, receiver]
+    clearance = clearance[scene, receiver]
     z_r = p[scene, receiver, 2]
     d = torch.where(is_floor.unsqueeze(-1), torch.stack([torch.zeros_like(z_r), torch.zeros_like(z_r), -z_r], -1), d)
     dist = torch.where(is_floor, z_r.abs(), dist)
@@ -115,4 +115,5 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
 def graph_inputs(table: EntityTable, state: EntityState, radius: float):
     """Node features (S, N, NODE_FEATURES) and edges (see :func:`build_edges`) of a frame."""
     rotation = rotations.to_matrix(state.orientation)
-    return node_features(table, state, rotation), build_edges(table, state, rotation, radius)
+    clearance = floor_clearance(table, state, rotation)
+    return node_features(table, state, rotation, clearance), build_edges(table, state, rotation, clearance, radius)

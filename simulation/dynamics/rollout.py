@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from simulation.dynamics.entities import (
-    BODY, LIGHT, MIN_INTENSITY, EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
+    MIN_INTENSITY, EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance

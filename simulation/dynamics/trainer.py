@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -57,10 +58,7 @@ def save_checkpoint(folder: Path, model: DynamicsModel, optimizer, step: int, ge
     if folder.exists():
         folder.rename(old)
     tmp.rename(folder)
-    if old.exists():
-        for child in old.iterdir():
-            child.unlink()
-        old.rmdir()
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def plot_history(history: list[dict], path: Path) -> None:

@@ -18,11 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +27,8 @@ from simulation.dynamics import rotations
 from simulation.dynamics.entities import BODY, LIGHT, EntityState, EntityTable
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance, output_mask, targets
-from simulation.dynamics.model import DynamicsConfig, DynamicsModel
+from simulation.dynamics.model import DynamicsModel
+from simulation.dynamics.rollout import predict_changes, rollout
 
 
 @dataclass
@@ -73,8 +70,7 @@ class Group:
 
     def select(self, episodes: torch.Tensor) -> tuple[EntityTable, EntityState]:
         """Table (S, N) and states (S, T, N) of the given episodes."""
-        table = EntityTable(**{f.name: getattr(self.table, f.name)[episodes] for f in dataclasses.fields(EntityTable)})
-        return table, self.states.map(lambda x: x[episodes])
+        return self.table.rows(episodes), self.states.map(lambda x: x[episodes])
 
 
 def sample_batch(groups: list[Group], batch_size: int, history: int, generator: torch.Generator):
@@ -86,8 +82,7 @@ def sample_batch(groups: list[Group], batch_size: int, history: int, generator: 
     episodes = torch.randint(group.episodes, (batch_size,), generator=generator)
     start = torch.randint(group.frames - history, (batch_size,), generator=generator)
     frames = start.unsqueeze(1) + torch.arange(history + 1).unsqueeze(0)
-    table = EntityTable(**{f.name: getattr(group.table, f.name)[episodes] for f in dataclasses.fields(EntityTable)})
-    return table, group.states.map(lambda x: x[episodes.unsqueeze(1), frames])
+    return group.table.rows(episodes), group.states.map(lambda x: x[episodes.unsqueeze(1), frames])
 
 
 def add_noise(table: EntityTable, state: EntityState, config: TrainConfig, generator: torch.Generator) -> EntityState:
@@ -128,8 +123,6 @@ def training_pair(model: DynamicsModel, table: EntityTable, frames: EntityState,
     if k > 1:
         with torch.no_grad():
             for t in range(1, k):
-                from simulation.dynamics.rollout import predict_changes
-
                 pushed = advance(table, state, predict_changes(model, table, state), fps)
                 state = pushed.where(table.predicted, _frame(frames, t))
     target = targets(table, state, _frame(frames, k), fps)
@@ -166,8 +159,6 @@ def validate(model: DynamicsModel, groups: list[Group], config: TrainConfig, hor
     """Per validation group: the one-step loss (no noise) over every frame of the first
     ``validation_episodes`` episodes, and their rollout errors from frame 0 over ``horizon``
     frames: mean body translation (m) and rotation (rad) errors and light position error."""
-    from simulation.dynamics.rollout import rollout
-
     quiet = dataclasses.replace(config, noise_position=0.0, noise_rotation=0.0, noise_velocity=0.0,
                                 noise_angular_velocity=0.0, rollout_steps=1)
     report = {}

@@ -56,7 +56,7 @@ MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords",
 _MEMBERS = {  # which members each modality reads
     "rgb": ("rgb.",), "depth": ("depth.npz",), "segmentation": ("segmentation.npz",), "normal": ("normal.npz",),
     "flow": ("flow.npz",), "object_coords": ("object_coordinates.npz",), "depth_map": ("controls.npz",),
-    "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz",),
+    "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz", "trajectory.json"),
 }
 CONTENT_MODALITIES = {ALL: MODALITIES, STATE: ("state",)}  # what a dataset of each content offers
 
