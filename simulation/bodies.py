@@ -70,14 +70,26 @@ def convex_decomposition(mesh: trimesh.Trimesh) -> Path:
     return out
 
 
-def _primitive_shape(client, obj: ObjectSpec) -> tuple[int, list[float]]:
+PRIMITIVES = ("box", "sphere", "cylinder", "capsule")
+
+
+def primitive_size(obj: ObjectSpec) -> list[float]:
+    """BodyInfo ``size`` of a primitive: box full extents, [radius] or [radius, height] (m)."""
     if obj.shape == "box":
-        half = [s / 2 for s in obj.size]
-        return client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half), list(obj.size)
+        return [float(s) for s in obj.size]
     if obj.shape == "sphere":
-        return client.createCollisionShape(pybullet.GEOM_SPHERE, radius=obj.radius), [obj.radius]
+        return [float(obj.radius)]
+    return [float(obj.radius), float(obj.height)]
+
+
+def _primitive_shape(client, obj: ObjectSpec) -> tuple[int, list[float]]:
+    size = primitive_size(obj)
+    if obj.shape == "box":
+        return client.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[s / 2 for s in size]), size
+    if obj.shape == "sphere":
+        return client.createCollisionShape(pybullet.GEOM_SPHERE, radius=obj.radius), size
     kind = pybullet.GEOM_CYLINDER if obj.shape == "cylinder" else pybullet.GEOM_CAPSULE
-    return client.createCollisionShape(kind, radius=obj.radius, height=obj.height), [obj.radius, obj.height]
+    return client.createCollisionShape(kind, radius=obj.radius, height=obj.height), size
 
 
 def _mesh_shape(client, obj: ObjectSpec, path: Path) -> tuple[int, list[float], np.ndarray]:
@@ -96,7 +108,7 @@ def _mesh_shape(client, obj: ObjectSpec, path: Path) -> tuple[int, list[float], 
 def create_body(client, obj: ObjectSpec, base_dir: Path) -> tuple[int, BodyInfo]:
     """Add ``obj`` to the pybullet ``client``; returns its body id and static attributes."""
     physics = obj.physics
-    mass = 0.0 if physics.fixed else (physics.mass if physics.mass is not None else 1.0)
+    mass = _mass(obj)
     position, orientation = list(obj.position), initial_orientation(obj).tolist()
     offset_position, offset_orientation = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
     mesh_path = urdf = None
@@ -135,10 +147,23 @@ def create_body(client, obj: ObjectSpec, base_dir: Path) -> tuple[int, BodyInfo]
     )
     if not physics.fixed:
         client.resetBaseVelocity(body, list(obj.linear_velocity), list(obj.angular_velocity))
+    info = body_info(obj, base_dir, size, mass, mesh_path, urdf, offset_position, offset_orientation)
+    return body, info
+
+
+def _mass(obj: ObjectSpec) -> float:
+    """kg: 0 for fixed bodies (pybullet's static), 1 when the scene gives none."""
+    return 0.0 if obj.physics.fixed else (obj.physics.mass if obj.physics.mass is not None else 1.0)
+
+
+def body_info(obj: ObjectSpec, base_dir: Path, size: list[float], mass: float, mesh_path: Path | None = None,
+              urdf: Path | None = None, offset_position=(0.0, 0.0, 0.0), offset_orientation=(0.0, 0.0, 0.0, 1.0)) -> BodyInfo:
+    """The static attributes of ``obj`` given what its collision shape measured."""
+    physics = obj.physics
     material = obj.material.model_dump(mode="json")
     if obj.material.texture is not None:
         material["texture"] = str(resolve_file(base_dir, obj.material.texture).resolve())
-    info = BodyInfo(
+    return BodyInfo(
         name=obj.name,
         shape=obj.shape,
         size=[float(s) for s in size],
@@ -156,4 +181,17 @@ def create_body(client, obj: ObjectSpec, base_dir: Path) -> tuple[int, BodyInfo]
         frame_offset_position=[float(v) for v in offset_position],
         frame_offset_orientation=[float(v) for v in offset_orientation],
     )
-    return body, info
+
+
+def primitive_body(obj: ObjectSpec, base_dir: Path) -> tuple[BodyInfo, dict[str, np.ndarray]]:
+    """A primitive's static attributes and initial state (position, orientation, linear and
+    angular velocity; zero velocities when fixed), exactly as :func:`create_body` gives
+    them, without pybullet."""
+    moving = 0.0 if obj.physics.fixed else 1.0
+    state = {
+        "body_position": np.asarray(obj.position, dtype=float),
+        "body_orientation": initial_orientation(obj),
+        "body_linear_velocity": moving * np.asarray(obj.linear_velocity, dtype=float),
+        "body_angular_velocity": moving * np.asarray(obj.angular_velocity, dtype=float),
+    }
+    return body_info(obj, base_dir, primitive_size(obj), _mass(obj)), state

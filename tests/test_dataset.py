@@ -106,10 +106,21 @@ def test_objects_never_start_interpenetrating():
         assert gaps[~np.eye(len(objects), dtype=bool)].min() >= family.layout.gap - 1e-6
 
 
+def _differing_members(ours: Path, theirs: Path) -> list[str]:
+    """``shard/member`` names whose bytes differ between two shard tars."""
+    with tarfile.open(ours) as a, tarfile.open(theirs) as b:
+        left = {m.name: a.extractfile(m).read() for m in a.getmembers()}
+        right = {m.name: b.extractfile(m).read() for m in b.getmembers()}
+    return [f"{ours.name}/{name}" for name in sorted(set(left) | set(right)) if left.get(name) != right.get(name)]
+
+
 def test_one_and_two_workers_write_byte_identical_datasets(reference, tmp_path):
     _generate(tmp_path, workers=2)
     ours, theirs = _files(reference), _files(tmp_path)
     assert sorted(ours) == ["manifest.json"] + [f"shard-{s:06d}.tar" for s in range(3)]
+    differing = [m for name in ours if name.endswith(".tar") and ours[name] != theirs[name]
+                 for m in _differing_members(reference / name, tmp_path / name)]
+    assert not differing, f"members that differ between 1 and 2 workers: {differing}"
     assert ours == theirs
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsConfig, DynamicsModel, LearnedEngine, rotations
+from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
-from simulation.dynamics.features import floor_clearance, graph_inputs
+from simulation.dynamics.features import EDGE_FEATURES, contact_patch, floor_clearance, graph_inputs
 from simulation.dynamics.integrate import advance, targets
 from simulation.dynamics.rollout import batch_tables, given_motion
 from simulation.dynamics.trainer import train
@@ -67,6 +68,53 @@ def test_floor_clearance_matches_pybullet_distance(shape):
     assert ours == pytest.approx(theirs, abs=2e-3)
 
 
+def test_contact_patch_finds_the_touching_corner_face_or_rim():
+    """Towards the floor: a level box touches with its bottom face (patch at its centre,
+    half of the 8 corners), a box tilted about x with the corners of its lower edge, a
+    sphere with its lowest point."""
+    geometry = torch.tensor([[0.1, 0.2, 0.05, 0.0, 0.0], [0.1, 0.2, 0.05, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.15]])
+    level = torch.eye(3)
+    tilted = rotations.to_matrix(rotations.from_rotation_vector(torch.tensor([0.3, 0.0, 0.0])))
+    down = torch.tensor([0.0, 0.0, -1.0]).expand(3, 3)
+    centre, weight = contact_patch(geometry, torch.stack([level, tilted, level]), down)
+    torch.testing.assert_close(centre[0], torch.tensor([0.0, 0.0, -0.05]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(weight, torch.tensor([0.5, 0.25, 1.0]), atol=1e-3, rtol=0)
+    lower_edge = tilted @ torch.tensor([0.0, -0.2, -0.05])
+    torch.testing.assert_close(centre[1], lower_edge, atol=1e-4, rtol=0)
+    torch.testing.assert_close(centre[2], torch.tensor([0.0, 0.0, -0.15]), atol=1e-6, rtol=0)
+
+
+def test_rolling_ball_has_no_slip_at_the_floor_and_a_sliding_one_does():
+    """The floor edge's patch velocity is zero for rolling without slipping (v = w x r)."""
+    def floor_slip(angular_velocity):
+        scene = scene_from_dict({"num_frames": 2, "objects": [{"shape": "sphere", "radius": 0.2, "position": [0, 0, 0.2],
+                                                               "linear_velocity": [1.0, 0, 0], "angular_velocity": angular_velocity}]})
+        table, states = batch_tables([given_motion(scene, 2)])
+        _, (_, _, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5)
+        return features[sender == 1, -3:][0]
+
+    torch.testing.assert_close(floor_slip([0.0, 5.0, 0.0]), torch.zeros(3), atol=1e-6, rtol=0)
+    torch.testing.assert_close(floor_slip([0.0, 0.0, 0.0]), torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+
+
+def test_primitive_scenes_are_read_without_pybullet_exactly_as_pybullet_builds_them():
+    scene = scene_from_dict({"num_frames": 2, "objects": [
+        {"shape": "box", "size": [0.2, 0.3, 0.4], "position": [0.1, 0.2, 0.5], "euler": [10, 20, 30],
+         "linear_velocity": [0.5, 0, 1], "angular_velocity": [0, 2, 0], "physics": {"mass": 2.5, "friction": 0.3}},
+        {"shape": "cylinder", "radius": 0.1, "height": 0.3, "position": [1, 0, 0.15], "physics": {"fixed": True},
+         "linear_velocity": [1, 0, 0]},
+        {"shape": "capsule", "radius": 0.1, "height": 0.2, "position": [0, 1, 1], "quaternion": [0.1, 0.2, 0.3, 0.9]}]})
+    reference = given_motion(scene, 2)
+    world = PybulletWorld(scene)
+    try:
+        built, infos = world.read_bodies(), world.body_infos
+    finally:
+        world.close()
+    assert reference.bodies == infos
+    for key, value in built.items():
+        np.testing.assert_allclose(getattr(reference.states, key)[0], value, atol=1e-12, rtol=0)
+
+
 def test_targets_then_advance_reproduce_pybullet_frames():
     """Integrating the training targets of recorded frames gives the recorded frames back,
     orientation as unit quaternions."""
@@ -115,7 +163,7 @@ def test_save_load_round_trips_bit_exactly(tmp_path):
     a = LearnedEngine(model).rollout(scene).states.body_position
     b = LearnedEngine(loaded).rollout(scene).states.body_position
     assert np.array_equal(a, b)
-    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["format"] == "worldgen.dynamics/1"
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["format"] == FORMAT
     with pytest.raises(ValueError, match="config.json and model.safetensors"):
         DynamicsModel.from_pretrained(tmp_path)
 
@@ -165,7 +213,7 @@ def test_graph_connects_near_bodies_floor_and_carried_lights():
     assert set(kinds[receiver].tolist()) <= {BODY, LIGHT}
     rider = next(i for i in range(len(kinds)) if kinds[i] == LIGHT and table.carrier[0, i] >= 0)
     assert table.carrier[0, rider].item() in sender[receiver == rider].tolist()
-    assert features.shape[1] == 21 and torch.isfinite(features).all()
+    assert features.shape[1] == EDGE_FEATURES and torch.isfinite(features).all()
 
 
 shipped = pytest.mark.skipif(not (DEFAULT_CHECKPOINT / "model.safetensors").is_file(), reason="no shipped checkpoint")

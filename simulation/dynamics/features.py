@@ -12,7 +12,15 @@ Contact geometry enters through support functions: ``support(d)`` is how far a s
 reaches along the unit direction d from its centre, so the gap between two shapes along
 the line joining their centres is ``|d| - support_a(d) - support_b(-d)`` (exact for
 spheres, a lower bound otherwise), and a body's clearance above the floor is
-``z - support(-z)`` (exact for every primitive)."""
+``z - support(-z)`` (exact for every primitive).
+
+Near contact the model needs millimetre resolution, which a gap normalised by dataset
+statistics (spread over metres) does not give, so every edge also carries a basis of the
+gap at millimetre-to-decimetre scales and the *contact patch* of both shapes: a soft
+version of the support point (the keypoints of the shape that reach furthest towards the
+other shape, weighted by how close they come), and the relative velocity of the two
+shapes at their patches, which tells sliding and rolling apart and whether a contact is
+closing."""
 
 from __future__ import annotations
 
@@ -22,9 +30,13 @@ from simulation.dynamics import rotations
 from simulation.dynamics.entities import BODY, FIXED, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
 
 NODE_FEATURES = 56
-EDGE_FEATURES = 21
+GAP_SCALES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # m: decay lengths of the gap basis
+PENETRATION_SCALE = 0.01  # m
+PATCH_WIDTH = 0.01  # m: keypoints this much short of the support distance weigh 1/e
+EDGE_FEATURES = 21 + len(GAP_SCALES) + 1 + 11
 EDGE_KINDS = 4  # solid -> body, floor -> body, humanoid link -> body, carrier -> light
 _EPS = 1e-9
+_CORNERS = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)])
 
 
 def support(geometry: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
@@ -33,6 +45,33 @@ def support(geometry: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     box = (geometry[..., :3] * local.abs()).sum(-1)
     disc = geometry[..., 3] * torch.sqrt(local[..., 0] ** 2 + local[..., 1] ** 2 + _EPS)
     return box + disc + geometry[..., 4]
+
+
+def contact_patch(geometry: torch.Tensor, rotation: torch.Tensor, direction: torch.Tensor):
+    """The soft support point of shapes ``geometry`` (E, 5) with body-to-world rotations
+    (E, 3, 3) towards unit world directions ``direction`` (E, 3).
+
+    The keypoints are the box part's 8 corners, each moved by the disc's and the ball's
+    support points along the direction (so a cylinder's are the two rim points of its caps
+    that reach furthest). Each weighs ``exp(-(support - reach) / PATCH_WIDTH)``. Returns the
+    weighted mean keypoint (E, 3) as a world offset from the shape's centre in m, and the
+    mean weight (E,) in (0, 1]: 1/8 for a box on a corner, 1/2 flat on a face."""
+    local = torch.einsum("eij,ei->ej", rotation, direction)
+    planar = local[:, :2] / torch.sqrt(local[:, 0:1] ** 2 + local[:, 1:2] ** 2 + _EPS)
+    disc = geometry[:, 3:4] * torch.cat([planar, torch.zeros_like(planar[:, :1])], dim=-1)
+    points = geometry[:, None, :3] * _CORNERS.to(geometry) + (disc + geometry[:, 4:5] * local).unsqueeze(1)  # (E, 8, 3)
+    reach = (points * local.unsqueeze(1)).sum(-1)
+    weight = torch.exp((reach - reach.amax(-1, keepdim=True)) / PATCH_WIDTH)
+    centre = (points * weight.unsqueeze(-1)).sum(1) / weight.sum(-1, keepdim=True)
+    return torch.einsum("eij,ej->ei", rotation, centre), weight.mean(-1)
+
+
+def gap_basis(gap: torch.Tensor) -> torch.Tensor:
+    """(E, len(GAP_SCALES) + 1): ``exp(-max(gap, 0) / scale)`` per scale and the
+    penetration ``max(-gap, 0) / PENETRATION_SCALE``, for gaps (E,) in m."""
+    scales = torch.tensor(GAP_SCALES, dtype=gap.dtype, device=gap.device)
+    closeness = torch.exp(-gap.clamp_min(0.0).unsqueeze(-1) / scales)
+    return torch.cat([closeness, (-gap).clamp_min(0.0).unsqueeze(-1) / PENETRATION_SCALE], dim=-1)
 
 
 def floor_clearance(table: EntityTable, state: EntityState, rotation: torch.Tensor) -> torch.Tensor:
@@ -69,7 +108,10 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     indices within the scene) and features (E, EDGE_FEATURES): offset sender - receiver
     (3, m), distance (1), gap along the centre line (1; for floor edges the receiver's
     clearance), the offset in the receiver's frame (3) and the receiver's position in the
-    sender's frame (3), relative velocity and angular velocity (6), edge kind (4)."""
+    sender's frame (3), relative velocity and angular velocity (6), edge kind (4), the gap
+    basis (:func:`gap_basis`), the receiver's and the sender's contact patch towards each
+    other (world offsets, 3 + 3, and mean weights, 1 + 1; see :func:`contact_patch`) and
+    the sender's velocity minus the receiver's at their patches (3, m/s)."""
     kind = table.kind
     S, N = kind.shape
     p = state.position
@@ -99,6 +141,12 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     g = torch.where(is_floor, clearance, torch.where(kind[scene, receiver] == LIGHT, dist, g))
     in_receiver = torch.einsum("eij,ei->ej", rotation[scene, receiver], d)
     in_sender = -torch.einsum("eij,ei->ej", rotation[scene, sender], d)
+    unit = d / dist.clamp_min(1e-6).unsqueeze(-1)
+    patch_r, weight_r = contact_patch(table.geometry[scene, receiver], rotation[scene, receiver], unit)
+    patch_s, weight_s = contact_patch(table.geometry[scene, sender], rotation[scene, sender], -unit)
+    w_r, w_s = state.angular_velocity[scene, receiver], state.angular_velocity[scene, sender]
+    slip = (state.velocity[scene, sender] + torch.cross(w_s, patch_s, dim=-1)) - (
+        state.velocity[scene, receiver] + torch.cross(w_r, patch_r, dim=-1))
     edge_kind = torch.where(is_floor, 1, torch.where(kind[scene, sender] == LINK, 2, torch.where(kind[scene, receiver] == LIGHT, 3, 0)))
     features = torch.cat(
         [
@@ -106,6 +154,7 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
             state.velocity[scene, sender] - state.velocity[scene, receiver],
             state.angular_velocity[scene, sender] - state.angular_velocity[scene, receiver],
             torch.nn.functional.one_hot(edge_kind, EDGE_KINDS).to(d.dtype),
+            gap_basis(g), patch_r, patch_s, weight_r.unsqueeze(-1), weight_s.unsqueeze(-1), slip,
         ],
         dim=-1,
     )

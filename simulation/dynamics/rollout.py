@@ -22,12 +22,16 @@ from simulation.dynamics.entities import (
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
+from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.engine import Engine
+from simulation.humanoid import COCO18_NAMES
+from simulation.pybullet_engine import PybulletWorld, scene_record
 from simulation.lights import light_info, light_states
 from simulation.state import HumanoidInfo, SceneState, Trajectory
 from worldgen.scene.errors import SceneError
 from worldgen.scene.schema import Scene
 
+BODY_KEYS = ("body_position", "body_orientation", "body_linear_velocity", "body_angular_velocity")
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "dynamics"
 
 
@@ -127,36 +131,48 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
                  fps: int | None = None) -> Trajectory:
     """What is known of a scene before predicting it, as a trajectory of ``num_frames`` at
     ``fps`` (default the scene's):
-    bodies at their initial state throughout (pybullet's own frame 0, or ``initial``),
-    lights at their scripted frame-0 state throughout, humanoid links along their clips.
-    Body infos come from building the scene in pybullet (in ``client`` when given);
-    nothing is simulated."""
-    from simulation.humanoid import COCO18_NAMES
-    from simulation.pybullet_engine import PybulletWorld, scene_record
-
+    bodies at their initial state throughout (the scene's, or ``initial``), lights at
+    their scripted frame-0 state throughout, humanoid links along their clips.
+    A scene of primitives only is read without pybullet; one with meshes, assets or
+    humanoids is built in pybullet (in ``client`` when given) for their shapes and poses.
+    Nothing is simulated."""
     if scene.constraints:
         raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
-    world = PybulletWorld(scene, client)
-    try:
-        if initial is not None:
-            world.set_bodies(initial)
-        bodies = world.read_bodies()
-        fps = fps or scene.fps
-        humanoid_frames = [world.humanoids_at(frame / fps) for frame in range(num_frames)]
-        infos = world.body_infos
-        humanoids = [HumanoidInfo(name=spec.name, motion=spec.motion, scale=spec.scale, link_names=list(actor.link_names),
-                                  keypoint_names=list(COCO18_NAMES)) for spec, actor in zip(scene.humanoids, world.humanoids)]
-    finally:
-        world.close()
+    fps = fps or scene.fps
     T = num_frames
+    if scene.humanoids or any(obj.shape not in PRIMITIVES for obj in scene.objects):
+        infos, bodies, humanoid_arrays, humanoids = _built_motion(scene, T, fps, client)
+    else:
+        pairs = [primitive_body(obj, scene.base_dir) for obj in scene.objects]
+        infos, humanoids = [info for info, _ in pairs], []
+        bodies = {k: np.array([state[k] for _, state in pairs], dtype=float).reshape(len(pairs), -1) for k in BODY_KEYS}
+        humanoid_arrays = {"humanoid_keypoints": np.zeros((T, 0, 18, 3)), "humanoid_link_position": np.zeros((T, 0, 0, 3)),
+                           "humanoid_link_orientation": np.zeros((T, 0, 0, 4))}
+    if initial is not None:
+        moving = np.array([0.0 if info.fixed or info.mass <= 0 else 1.0 for info in infos])[:, None]
+        bodies = {k: np.asarray(getattr(initial, k), dtype=float) * (moving if "velocity" in k else 1.0) for k in BODY_KEYS}
     arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
     arrays["time"] = np.arange(T) / fps
-    arrays.update({k: np.stack([f[k] for f in humanoid_frames]) for k in humanoid_frames[0]})
+    arrays.update(humanoid_arrays)
     lights = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
     arrays.update({k: np.repeat(v, T, axis=0) for k, v in lights.items()})
     return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
                       lights=[light_info(light) for light in scene.lights], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
+
+
+def _built_motion(scene: Scene, num_frames: int, fps: int, client):
+    """Body infos, initial body arrays, humanoid arrays over ``num_frames`` frames at
+    ``fps`` and humanoid infos of ``scene`` built in pybullet."""
+    world = PybulletWorld(scene, client)
+    try:
+        bodies = world.read_bodies()
+        frames = [world.humanoids_at(frame / fps) for frame in range(num_frames)]
+        humanoids = [HumanoidInfo(name=spec.name, motion=spec.motion, scale=spec.scale, link_names=list(actor.link_names),
+                                  keypoint_names=list(COCO18_NAMES)) for spec, actor in zip(scene.humanoids, world.humanoids)]
+        return world.body_infos, bodies, {k: np.stack([f[k] for f in frames]) for k in frames[0]}, humanoids
+    finally:
+        world.close()
 
 
 def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) -> Trajectory:
