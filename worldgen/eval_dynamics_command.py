@@ -46,9 +46,10 @@ CHECKPOINT_HELP = "a checkpoint folder (config.json + *.safetensors)"
 ENGINES = ("learned", "pybullet")
 
 
-def load_engine(name: str, checkpoint: str | None):
-    """(engine, checkpoint path or None) for ``--engine`` / ``--checkpoint``; SceneError on
-    a name or checkpoint that cannot be used."""
+def load_engine(name: str, checkpoint: str | None, sleep: bool = True):
+    """(engine, checkpoint path or None) for ``--engine`` / ``--checkpoint`` (``sleep``:
+    whether the learned engine deactivates bodies at rest); SceneError on a name or
+    checkpoint that cannot be used."""
     from simulation.pybullet_engine import PybulletEngine
 
     if name not in ENGINES:
@@ -56,6 +57,8 @@ def load_engine(name: str, checkpoint: str | None):
     if name == "pybullet":
         if checkpoint is not None:
             raise SceneError("--checkpoint", "only --engine learned loads a checkpoint", "command line")
+        if not sleep:
+            raise SceneError("--no-sleep", "only --engine learned deactivates bodies", "command line")
         return PybulletEngine(contacts=False), None
     if checkpoint is not None:
         path = Path(checkpoint)
@@ -64,15 +67,11 @@ def load_engine(name: str, checkpoint: str | None):
         if not (path / "config.json").is_file():
             raise SceneError("--checkpoint", f"the folder has no config.json; expected {CHECKPOINT_HELP}", checkpoint)
     try:
-        if checkpoint is None:
-            from simulation.engine import make_engine
+        from simulation.dynamics import LearnedEngine
+        from simulation.dynamics.sleep import SleepRule
 
-            engine = make_engine("learned")
-        else:
-            from simulation.dynamics import LearnedEngine
-
-            engine = LearnedEngine.from_pretrained(checkpoint)
-    except (ImportError, KeyError) as err:
+        engine = LearnedEngine.from_pretrained(checkpoint, sleep=SleepRule() if sleep else None)
+    except ImportError as err:
         raise SceneError("--engine", f"the learned engine is not available here ({_first_line(err)}); "
                          "try --engine pybullet", "command line") from None
     except (OSError, ValueError, RuntimeError) as err:  # missing or unreadable files, wrong shapes
@@ -133,7 +132,7 @@ def cmd_eval_dynamics(args) -> int:
     spp = parse_count(args.spp, "--spp", 1)
     resolution = parse_resolution(args.resolution)
     families = load_families(args.family or list(DEFAULT_FAMILIES), settings)
-    engine, checkpoint = load_engine(args.engine, args.checkpoint)
+    engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -158,7 +157,8 @@ def cmd_eval_dynamics(args) -> int:
     seconds["plots"] = time.perf_counter() - stage
     seconds["total"] = time.perf_counter() - start
     arguments = {"output": str(out), "engine": args.engine, "checkpoint": args.checkpoint, "family": list(families),
-                 **dataclasses.asdict(settings), "videos": videos, "resolution": list(resolution), "spp": spp}
+                 **dataclasses.asdict(settings), "videos": videos, "resolution": list(resolution), "spp": spp,
+                 "sleep": None if args.engine != "learned" or args.no_sleep else dataclasses.asdict(engine.sleep)}
     report = {"format": FORMAT, "arguments": arguments,
               "engine": engine.name, "checkpoint": checkpoint, "horizons": list(HORIZONS), "families": reports,
               "goals": goals(reports.get("objects_drop")), "seconds": seconds}
@@ -269,6 +269,8 @@ def add_dynamics_parser(sub) -> None:
                    help="learned (the world model) or pybullet (a sanity baseline: error 0) (default: learned)")
     p.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} of the learned engine "
                    f"(default: {DEFAULT_CHECKPOINT})")
+    p.add_argument("--no-sleep", action="store_true",
+                   help="the learned engine without deactivating bodies at rest: the network alone")
     p.add_argument("--family", nargs="+", action="extend", metavar="NAME",
                    help=f"scene families, bundled names or YAML paths (default: {' '.join(DEFAULT_FAMILIES)})")
     p.add_argument("--episodes", default="64", metavar="N", help="held-out episodes per family (default: 64)")

@@ -22,6 +22,7 @@ from simulation.dynamics.entities import (
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
+from simulation.dynamics.sleep import SleepRule
 from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.engine import Engine
 from simulation.humanoid import COCO18_NAMES
@@ -43,17 +44,21 @@ def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState
 
 @torch.no_grad()
 def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_frames: int,
-            progress: bool = False) -> EntityState:
+            progress: bool = False, sleep: SleepRule | None = None) -> EntityState:
     """Roll S scenes out from frame 0 of ``given`` for ``num_frames`` frames.
 
     ``given``: (S, T >= num_frames, N) states; frame 0 is the initial state of every
-    entity, later frames are used only for kinematic entities. Returns the (S, num_frames,
-    N) states, frame 0 included."""
+    entity, later frames are used only for kinematic entities. ``sleep``: deactivate
+    bodies at rest (see :mod:`simulation.dynamics.sleep`); None: the network alone.
+    Returns the (S, num_frames, N) states, frame 0 included."""
     state = given.map(lambda x: x[:, 0])
     frames = [state]
     predicted = table.predicted
+    quiet = torch.zeros(table.kind.shape, dtype=torch.long, device=table.kind.device)
     for t in tqdm(range(1, num_frames), desc="learned dynamics", unit="frame", disable=not progress, delay=2.0):
         following = advance(table, state, predict_changes(model, table, state), model.config.fps)
+        if sleep is not None:
+            following, quiet = sleep.apply(table, state, following, quiet)
         state = following.where(predicted, given.map(lambda x: x[:, t]))
         frames.append(state)
     return EntityState(**{k: torch.stack([getattr(f, k) for f in frames], dim=1) for k in state.fields()})
@@ -65,18 +70,21 @@ class LearnedEngine(Engine):
     model's frames resampled at its frame times (linear, normalised for rotations).
     Bodies and lights are predicted; humanoids follow their clips. The state's
     velocities are mean velocities over the last frame (see
-    :mod:`simulation.dynamics.entities`). No contact events are recorded."""
+    :mod:`simulation.dynamics.entities`). Bodies at rest are deactivated by ``sleep``
+    (:mod:`simulation.dynamics.sleep`; None turns it off). No contact events are recorded."""
 
     name = "learned"
 
-    def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu"):
+    def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu", sleep: SleepRule | None = SleepRule()):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
+        self.sleep = sleep
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path | None = None, device: str | torch.device = "cpu") -> "LearnedEngine":
+    def from_pretrained(cls, folder: str | Path | None = None, device: str | torch.device = "cpu",
+                        sleep: SleepRule | None = SleepRule()) -> "LearnedEngine":
         """The engine of the checkpoint in ``folder`` (default: the shipped one)."""
-        return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device)
+        return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device, sleep)
 
     def rollout(self, scene: Scene, initial: SceneState | None = None, num_frames: int | None = None,
                 progress: bool = False) -> Trajectory:
@@ -92,7 +100,7 @@ class LearnedEngine(Engine):
         with shared_client() as client:
             references = [given_motion(scene, max(steps), initial, client, fps) for scene, initial in zip(scenes, initials)]
             table, given = batch_tables(references, self.device)
-            states = rollout(self.model, table, given, max(steps), progress)
+            states = rollout(self.model, table, given, max(steps), progress, self.sleep)
             out = []
             for i, (scene, reference) in enumerate(zip(scenes, references)):
                 trajectory = scene_trajectory(reference, states.map(lambda x: x[i]), self.name)
