@@ -302,3 +302,5 @@ def test_train_command_config_errors_are_one_line(capsys, tmp_path):
     assert "no manifest" in capsys.readouterr().err
     assert main(["train", "dynamics", "modle.latent=3"]) == 2
     assert "did you mean 'model'" in capsys.readouterr().err
+    assert main(["train", "dynamics", "train.loss=huber", f"run_dir={tmp_path}"]) == 2
+    assert "train.loss: expected mse or l1, got 'huber'" in capsys.readouterr().err

@@ -136,7 +136,7 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
         inputs, target, mask = training_pair(model, table, frames, config, generator)
         nodes, edges = inputs
         inputs = (nodes.to(device), tuple(e.to(device) for e in edges))
-        loss = loss_of(wrapped, model, inputs, target.to(device), mask.to(device))
+        loss = loss_of(wrapped, model, inputs, target.to(device), mask.to(device), config.loss)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         optimizer.step()

@@ -44,6 +44,7 @@ class TrainConfig:
     noise_velocity: float = 0.03  # std of the input velocity noise, m/s
     noise_angular_velocity: float = 0.1  # std of the input angular velocity noise, rad/s
     rollout_steps: int = 1  # k > 1: pushforward through k - 1 of the model's own steps
+    loss: str = "mse"  # mse | l1 (of the normalised outputs); validation reports mse either way
     statistics_batches: int = 100  # batches measured for the normalisation statistics
     log_every: int = 50  # steps per entry of the training-loss history
     validate_every: int = 2500
@@ -146,11 +147,13 @@ def fit_normalisers(model: DynamicsModel, groups: list[Group], config: TrainConf
     model.target_normaliser.fit(torch.cat(outputs), torch.cat(masks))
 
 
-def loss_of(model, unwrapped: DynamicsModel, inputs, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the normalised outputs over the outputs that exist."""
+def loss_of(model, unwrapped: DynamicsModel, inputs, target: torch.Tensor, mask: torch.Tensor,
+            kind: str = "mse") -> torch.Tensor:
+    """Mean squared (``mse``) or absolute (``l1``) error of the normalised outputs over the
+    outputs that exist."""
     nodes, edges = inputs
-    prediction = model(nodes, edges)
-    error = (prediction - unwrapped.target_normaliser(target)) ** 2 * mask
+    residual = model(nodes, edges) - unwrapped.target_normaliser(target)
+    error = (residual ** 2 if kind == "mse" else residual.abs()) * mask
     return error.sum() / mask.sum().clamp_min(1.0)
 
 
