@@ -175,6 +175,9 @@ def test_a_perturbed_engine_has_nonzero_error_and_is_batched():
     error = report["translation_m"]["engine"]
     assert error["1"] == pytest.approx(0.01, rel=0.1) and error["whole"] > 0.005
     assert report["translation_m"]["ratio"]["1"] > 5 and report["long"] == {"episodes": 0, "frames": 2000}
+    by_shape = report["by_shape"]  # every body starts 1 cm off, whatever its shape
+    assert sum(r["bodies"] for r in by_shape.values()) == report["bodies"]
+    assert set(by_shape) <= {"box", "sphere", "cylinder", "capsule"} and all(r["translation_m"] > 0.005 for r in by_shape.values())
 
 
 def test_cli_writes_the_report_plots_and_a_side_by_side_video(tmp_path, capsys):

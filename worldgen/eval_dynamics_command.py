@@ -222,6 +222,8 @@ def format_table(report: dict) -> str:
             for row, who in (("engine", "engine"), ("chaos_floor", "chaos"), ("ratio", "ratio")):
                 cells = fam[key][row]
                 lines.append(f"{label if row == 'engine' else '':<24}{who:<7}" + "".join(f"{_num(cells.get(k)):>10}" for k in keys))
+        lines.append(f"{'by shape, whole (m / rad)':<31}" + ", ".join(
+            f"{shape} ({r['bodies']}) {_num(r['translation_m'])} / {_num(r['rotation_rad'])}" for shape, r in fam["by_shape"].items()))
         for key, label in (("light_intensity_relative", "light intensity rel. err"), ("light_color", "light colour err")):
             lines.append(f"{label:<31}engine {_num(fam[key]['engine'])}, chaos {_num(fam[key]['chaos_floor'])}")
         pen = fam["penetration_mm"]

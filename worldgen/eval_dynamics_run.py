@@ -122,9 +122,11 @@ def evaluate_family(engine: Engine, family: FamilySpec, settings: Settings, name
         with watch.stage("errors"):
             report = {"episodes": settings.episodes, "split": settings.split, "fps": family.fps,
                       "frames": FRAMES, "bodies": int(sum(m.sum() for m in masks[:settings.episodes]))}
+            errors = StateErrors.concatenate([state_errors(m.states, t.states, k) for m, t, k in zip(model, truth, masks)])
             report.update(_error_report(
-                StateErrors.concatenate([state_errors(m.states, t.states, k) for m, t, k in zip(model, truth, masks)]),
-                StateErrors.concatenate([state_errors(c.states, t.states, k) for c, t, k in zip(chaos, truth, masks)])))
+                errors, StateErrors.concatenate([state_errors(c.states, t.states, k) for c, t, k in zip(chaos, truth, masks)])))
+            shapes = np.array([obj.shape for scene, m in zip(evaluated, masks) for obj, dynamic in zip(scene.objects, m) if dynamic])
+            report["by_shape"] = _shape_report(errors, shapes)
         with watch.stage("penetration"):
             report["penetration_mm"] = {label: _penetration(runs, worlds, masks)
                                         for label, runs in (("engine", model), ("pybullet", truth))}
@@ -159,6 +161,15 @@ def _error_report(model: StateErrors, chaos: StateErrors) -> dict:
     report["non_finite_values"] = int(sum(np.sum(~np.isfinite(getattr(model, name)))
                                           for name in ("translation", "rotation", "light_position")))
     return report
+
+
+def _shape_report(errors: StateErrors, shapes: np.ndarray) -> dict:
+    """Per body shape (``shapes`` (B',) aligned with the pooled bodies): the number of
+    dynamic bodies and their whole-rollout translation (m) and rotation (rad) errors."""
+    return {str(shape): {"bodies": int(np.sum(shapes == shape)),
+                         "translation_m": by_horizon(errors.translation[:, shapes == shape])["whole"],
+                         "rotation_rad": by_horizon(errors.rotation[:, shapes == shape])["whole"]}
+            for shape in sorted(set(shapes.tolist()))}
 
 
 def _penetration(runs: list[Trajectory], worlds: list[PybulletWorld], masks: list[np.ndarray]) -> dict:

@@ -27,7 +27,7 @@ CONFIG = CONFIG_DIR / "train" / "dynamics.yaml"
 def load_config(overrides: list[str]) -> dict[str, Any]:
     """The training config with overrides applied and checked against the dataclasses."""
     from simulation.dynamics.model import DynamicsConfig
-    from simulation.dynamics.training import TrainConfig
+    from simulation.dynamics.training import LOSSES, TrainConfig
 
     cfg = OmegaConf.load(CONFIG)
     apply_overrides(cfg, parse_overrides(overrides))
@@ -43,8 +43,8 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
         config[key] = [value] if isinstance(value, str) else list(value)
     if not config["data"]:
         raise SceneError("data", "expected a dataset folder (data=DIR) or a list of them", "command line")
-    if config["train"]["loss"] not in ("mse", "l1"):
-        raise SceneError("train.loss", f"expected mse or l1, got {config['train']['loss']!r}", "command line")
+    if config["train"]["loss"] not in LOSSES:
+        raise SceneError("train.loss", f"expected one of {', '.join(LOSSES)}, got {config['train']['loss']!r}", "command line")
     if config["device"] not in ("auto", "cpu"):
         raise SceneError("device", f"expected auto or cpu, got {config['device']!r}", "command line")
     return config

@@ -141,9 +141,9 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     g = torch.where(is_floor, clearance, torch.where(kind[scene, receiver] == LIGHT, dist, g))
     in_receiver = torch.einsum("eij,ei->ej", rotation[scene, receiver], d)
     in_sender = -torch.einsum("eij,ei->ej", rotation[scene, sender], d)
-    unit = d / dist.clamp_min(1e-6).unsqueeze(-1)
-    patch_r, weight_r = contact_patch(table.geometry[scene, receiver], rotation[scene, receiver], unit)
-    patch_s, weight_s = contact_patch(table.geometry[scene, sender], rotation[scene, sender], -unit)
+    towards = d / dist.clamp_min(1e-6).unsqueeze(-1)  # receiver -> sender (down for the floor)
+    patch_r, weight_r = contact_patch(table.geometry[scene, receiver], rotation[scene, receiver], towards)
+    patch_s, weight_s = contact_patch(table.geometry[scene, sender], rotation[scene, sender], -towards)
     w_r, w_s = state.angular_velocity[scene, receiver], state.angular_velocity[scene, sender]
     slip = (state.velocity[scene, sender] + torch.cross(w_s, patch_s, dim=-1)) - (
         state.velocity[scene, receiver] + torch.cross(w_r, patch_r, dim=-1))

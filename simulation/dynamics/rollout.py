@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.dynamics.entities import (
     MIN_INTENSITY, EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
@@ -23,11 +24,10 @@ from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
 from simulation.dynamics.sleep import SleepRule
-from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.engine import Engine
 from simulation.humanoid import COCO18_NAMES
-from simulation.pybullet_engine import PybulletWorld, scene_record
 from simulation.lights import light_info, light_states
+from simulation.pybullet_engine import PybulletWorld, scene_record
 from simulation.state import HumanoidInfo, SceneState, Trajectory
 from worldgen.scene.errors import SceneError
 from worldgen.scene.schema import Scene

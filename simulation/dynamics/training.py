@@ -147,13 +147,15 @@ def fit_normalisers(model: DynamicsModel, groups: list[Group], config: TrainConf
     model.target_normaliser.fit(torch.cat(outputs), torch.cat(masks))
 
 
+LOSSES = {"mse": torch.square, "l1": torch.abs}  # of the normalised residual
+
+
 def loss_of(model, unwrapped: DynamicsModel, inputs, target: torch.Tensor, mask: torch.Tensor,
             kind: str = "mse") -> torch.Tensor:
-    """Mean squared (``mse``) or absolute (``l1``) error of the normalised outputs over the
+    """Mean ``LOSSES[kind]`` (squared or absolute) error of the normalised outputs over the
     outputs that exist."""
     nodes, edges = inputs
-    residual = model(nodes, edges) - unwrapped.target_normaliser(target)
-    error = (residual ** 2 if kind == "mse" else residual.abs()) * mask
+    error = LOSSES[kind](model(nodes, edges) - unwrapped.target_normaliser(target)) * mask
     return error.sum() / mask.sum().clamp_min(1.0)
 
 
