@@ -25,8 +25,9 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> None
     ``frames``: uint8 ``(T, H, W, 3)`` RGB, or float ``(T, 3, H, W)`` in [0, 1] (clipped,
     rounded to uint8). yuv420p needs an even width and height: an odd size is padded by one
     row/column replicating the edge, so the file is ``ceil(H/2)*2 x ceil(W/2)*2``.
-    ``fps``: frames per second (> 0). The encoder runs on one thread, so the file depends
-    only on the frames. The file appears whole or not at all: it is written to a temporary
+    ``fps``: frames per second (> 0). The colour conversion (libswscale, whose default is a
+    thread per CPU) and the encoder run on one thread each, so the file depends only on
+    the frames. The file appears whole or not at all: it is written to a temporary
     file in the same folder, then renamed over ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same suffix: same format
@@ -62,7 +63,8 @@ def _encode(path: Path, frames: np.ndarray, fps: float, where: str) -> None:
         stream.codec_context.thread_count = 1  # x264 output depends on its thread count; fix it
         for frame in frames:
             rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            container.mux(stream.encode(rgb.reformat(format="yuv444p").reformat(format="yuv420p")))
+            yuv = rgb.reformat(format="yuv444p", threads=1).reformat(format="yuv420p", threads=1)
+            container.mux(stream.encode(yuv))
         container.mux(stream.encode())
 
 
@@ -146,7 +148,7 @@ def _decode(path, container, stream) -> Iterator[np.ndarray]:
     try:
         for frame in container.decode(stream):
             if frame.format.name == "yuv420p":
-                frame = frame.reformat(format="yuv444p")
-            yield frame.to_ndarray(format="rgb24")
+                frame = frame.reformat(format="yuv444p", threads=1)
+            yield frame.reformat(format="rgb24", threads=1).to_ndarray()
     except av.FFmpegError as err:
         raise ValueError(f"{path}: cannot decode the video ({err.strerror or err})") from None
