@@ -30,6 +30,7 @@ from simulation.dynamics import rotations
 from simulation.dynamics.entities import BODY, FIXED, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
 
 NODE_FEATURES = 56
+KIND_FEATURES = slice(0, NUM_KINDS)  # the node features' kind one-hot, all zero for padding
 GAP_SCALES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # m: decay lengths of the gap basis
 PENETRATION_SCALE = 0.01  # m
 PATCH_WIDTH = 0.01  # m: keypoints this much short of the support distance weigh 1/e

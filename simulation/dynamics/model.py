@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from simulation.dynamics.features import EDGE_FEATURES, NODE_FEATURES
+from simulation.dynamics.features import EDGE_FEATURES, KIND_FEATURES, NODE_FEATURES
 
 OUTPUTS = 13  # velocity change (3), angular velocity change (3), light direction (3), colour (3), log-intensity (1)
 FORMAT = "worldgen.dynamics/2"  # /2: contact patch and gap basis edge features
@@ -118,15 +118,19 @@ class DynamicsModel(nn.Module):
     def forward(self, nodes: torch.Tensor, edges) -> torch.Tensor:
         """nodes (S, N, NODE_FEATURES); edges (scene, receiver, sender, features) as from
         :func:`simulation.dynamics.features.build_edges`. Returns normalised outputs
-        (S, N, OUTPUTS); de-normalise with ``target_normaliser.inverse``."""
+        (S, N, OUTPUTS), zero for padding; de-normalise with ``target_normaliser.inverse``.
+        Padding entities (no kind) are left out of the network, not just masked."""
         S, N, _ = nodes.shape
         scene, receiver, sender, features = edges
-        h = self.node_encoder(self.node_normaliser(nodes).reshape(S * N, -1))
+        present = nodes[..., KIND_FEATURES].sum(-1).flatten() > 0  # (S * N,)
+        compact = torch.cumsum(present, 0) - 1  # flat entity index -> row among the present ones
+        h = self.node_encoder(self.node_normaliser(nodes.reshape(S * N, -1)[present]))
         e = self.edge_encoder(self.edge_normaliser(features))
-        r, s = scene * N + receiver, scene * N + sender
+        r, s = compact[scene * N + receiver], compact[scene * N + sender]
         for block in self.blocks:
             h, e = block(h, e, r, s)
-        return self.decoder(h).reshape(S, N, OUTPUTS)
+        out = self.decoder(h)
+        return out.new_zeros(S * N, OUTPUTS).index_copy_(0, present.nonzero().squeeze(1), out).reshape(S, N, OUTPUTS)
 
     def save_pretrained(self, folder: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``folder`` (each through a
