@@ -68,7 +68,10 @@ class LearnedEngine(Engine):
     """Scene dynamics predicted by a trained :class:`DynamicsModel`, one step per frame
     of the model's rate (``model.config.fps``); a scene at another frame rate gets the
     model's frames resampled at its frame times (linear, normalised for rotations).
-    Bodies and lights are predicted; humanoids follow their clips. The state's
+    Bodies are predicted; humanoids follow their clips, and lights their script given the
+    predicted body poses (a light's motion, colour and intensity are a function of time
+    and of the body it rides on, so the network's own light predictions, which it makes
+    and is validated on in training, are not needed here). The state's
     velocities are mean velocities over the last frame (see
     :mod:`simulation.dynamics.entities`). Bodies at rest are deactivated by ``sleep``
     (:mod:`simulation.dynamics.sleep`; None turns it off). No contact events are recorded."""
@@ -106,7 +109,7 @@ class LearnedEngine(Engine):
                 trajectory = scene_trajectory(reference, states.map(lambda x: x[i]), self.name)
                 if scene.fps != fps:  # the model's frames, resampled at the scene's frame times
                     trajectory = resample(trajectory, given_motion(scene, num_frames, initials[i], client))
-                out.append(trajectory)
+                out.append(scripted_lights(scene, trajectory))
         return out
 
 
@@ -206,6 +209,15 @@ def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) ->
                       bodies=reference.bodies, lights=reference.lights, humanoids=reference.humanoids, contacts=[],
                       scene=reference.scene, engine=engine)
 
+
+
+def scripted_lights(scene: Scene, trajectory: Trajectory) -> Trajectory:
+    """``trajectory`` with its lights where the scene script puts them at its frame times
+    given its bodies' poses: orbits, keyframes and flicker, and lights riding on bodies at
+    their offsets (as :class:`~simulation.pybullet_engine.PybulletEngine` does)."""
+    s = trajectory.states
+    lights = light_states(scene, s.time, s.body_position, s.body_orientation)
+    return dataclasses.replace(trajectory, states=dataclasses.replace(s, **lights))
 
 
 def resample(trajectory: Trajectory, target: Trajectory) -> Trajectory:
