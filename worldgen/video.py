@@ -25,12 +25,12 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float) -> None
     ``frames``: uint8 ``(T, H, W, 3)`` RGB, or float ``(T, 3, H, W)`` in [0, 1] (clipped,
     rounded to uint8). yuv420p needs an even width and height: an odd size is padded by one
     row/column replicating the edge, so the file is ``ceil(H/2)*2 x ceil(W/2)*2``.
-    ``fps``: frames per second (> 0). The file depends only on the frames: the colour
-    conversion (libswscale, whose default is a thread per CPU) and the encoder run on one
-    thread each, and x264's macroblock-tree rate control is off, because it reads
+    ``fps``: frames per second (> 0). The file depends only on the frames: the encoder runs
+    on one thread, and x264's macroblock-tree rate control is off, because it reads
     uninitialised memory on small frames (32 x 24 frames gave 3 different files in 100
-    encodings after the heap had been used; none with it off). The file appears whole or not at all: it is written to a temporary
-    file in the same folder, then renamed over ``path``."""
+    encodings after the heap had been used; none with it off). The file appears whole or
+    not at all: it is written to a temporary file in the same folder, then renamed over
+    ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}{path.suffix}")  # same suffix: same format
     try:
@@ -65,8 +65,7 @@ def _encode(path: Path, frames: np.ndarray, fps: float, where: str) -> None:
         stream.codec_context.thread_count = 1  # x264 output depends on its thread count; fix it
         for frame in frames:
             rgb = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            yuv = rgb.reformat(format="yuv444p", threads=1).reformat(format="yuv420p", threads=1)
-            container.mux(stream.encode(yuv))
+            container.mux(stream.encode(rgb.reformat(format="yuv444p").reformat(format="yuv420p")))
         container.mux(stream.encode())
 
 
@@ -150,7 +149,7 @@ def _decode(path, container, stream) -> Iterator[np.ndarray]:
     try:
         for frame in container.decode(stream):
             if frame.format.name == "yuv420p":
-                frame = frame.reformat(format="yuv444p", threads=1)
-            yield frame.reformat(format="rgb24", threads=1).to_ndarray()
+                frame = frame.reformat(format="yuv444p")
+            yield frame.to_ndarray(format="rgb24")
     except av.FFmpegError as err:
         raise ValueError(f"{path}: cannot decode the video ({err.strerror or err})") from None

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.dynamics.entities import (
-    MIN_INTENSITY, EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
+    EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance
@@ -188,19 +188,15 @@ def _built_motion(scene: Scene, num_frames: int, fps: int, client):
 
 def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) -> Trajectory:
     """A Trajectory from rolled-out entity states (T, N) of one scene and the reference of
-    :func:`given_motion` (entity lists, humanoid tracks)."""
+    :func:`given_motion` (entity lists, humanoid tracks). Its bodies are the rolled-out
+    ones; its lights stay the reference's until :func:`scripted_lights` places them."""
     s = reference.states
-    B, L = s.body_position.shape[1], s.light_position.shape[1]
-    F = int(bool(reference.scene.get("floor", {}).get("enabled", True)))
+    B = s.body_position.shape[1]
     x = {k: v.detach().cpu().double().numpy() for k, v in states.fields().items()}
-    lights = slice(B + F, B + F + L)
     arrays = s.arrays()
     arrays.update(
         body_position=x["position"][:, :B], body_orientation=x["orientation"][:, :B],
         body_linear_velocity=x["velocity"][:, :B], body_angular_velocity=x["angular_velocity"][:, :B],
-        light_position=x["position"][:, lights], light_direction=x["direction"][:, lights],
-        light_color=x["color"][:, lights],
-        light_intensity=np.where(x["log_intensity"][:, lights] <= np.log(MIN_INTENSITY), 0.0, np.exp(x["log_intensity"][:, lights])),
     )
     fixed = [i for i, b in enumerate(reference.bodies) if b.fixed or b.mass <= 0]
     for key in ("body_linear_velocity", "body_angular_velocity"):
@@ -208,7 +204,6 @@ def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) ->
     return Trajectory(fps=reference.fps, physics_hz=reference.physics_hz, states=SceneState(**arrays),
                       bodies=reference.bodies, lights=reference.lights, humanoids=reference.humanoids, contacts=[],
                       scene=reference.scene, engine=engine)
-
 
 
 def scripted_lights(scene: Scene, trajectory: Trajectory) -> Trajectory:
@@ -221,24 +216,21 @@ def scripted_lights(scene: Scene, trajectory: Trajectory) -> Trajectory:
 
 
 def resample(trajectory: Trajectory, target: Trajectory) -> Trajectory:
-    """``trajectory``'s bodies and lights at the frame times of ``target`` (a
-    :func:`given_motion` at the wanted rate, whose humanoid tracks are kept): linear
-    interpolation between the two nearest frames, normalised for quaternions (after
-    aligning their signs) and light directions."""
+    """``trajectory``'s bodies at the frame times of ``target`` (a :func:`given_motion` at
+    the wanted rate, whose humanoid tracks and lights are kept): linear interpolation
+    between the two nearest frames, normalised for quaternions (after aligning their signs)."""
     source = trajectory.states
     frame = target.states.time * trajectory.fps
     low = np.clip(np.floor(frame).astype(int), 0, len(trajectory) - 1)
     high = np.minimum(low + 1, len(trajectory) - 1)
     w = (frame - low).reshape(-1, 1, 1)
     arrays = target.states.arrays()
-    for key in ("body_position", "body_orientation", "body_linear_velocity", "body_angular_velocity",
-                "light_position", "light_direction", "light_color", "light_intensity"):
+    for key in BODY_KEYS:
         a, b = getattr(source, key)[low], getattr(source, key)[high]
         if key == "body_orientation":
             b = np.where(np.sum(a * b, axis=-1, keepdims=True) < 0, -b, b)
-        weight = w if a.ndim == 3 else w[..., 0]
-        value = (1 - weight) * a + weight * b
-        if key in ("body_orientation", "light_direction"):
+        value = (1 - w) * a + w * b
+        if key == "body_orientation":
             value = value / np.maximum(np.linalg.norm(value, axis=-1, keepdims=True), 1e-12)
         arrays[key] = value
     return dataclasses.replace(trajectory, fps=target.fps, states=SceneState(**arrays), humanoids=target.humanoids)
