@@ -15,7 +15,7 @@ from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
 from simulation.dynamics.features import EDGE_FEATURES, contact_patch, floor_clearance, graph_inputs
 from simulation.dynamics.integrate import advance, targets
-from simulation.dynamics.rollout import batch_tables, given_motion
+from simulation.dynamics.rollout import batch_tables, given_motion, rollout
 from simulation.dynamics.sleep import SleepRule
 from simulation.dynamics.trainer import train
 from simulation.dynamics.training import Group, TrainConfig, validate
@@ -174,6 +174,20 @@ def test_lights_follow_their_script_and_the_predicted_bodies():
         np.testing.assert_allclose(learned.light_position[:, i], learned.body_position[:, b] + offset, atol=1e-9)
         np.testing.assert_allclose(learned.light_intensity[:, i], reference.light_intensity[:, i], atol=1e-9)
     assert not np.allclose(learned.body_position, reference.body_position, atol=1e-3)  # an untrained network
+
+
+def test_light_entities_do_not_change_the_bodies():
+    """Lights only receive messages, so rolling a scene out with its light entities (as
+    training does) or without them (as the engine does) gives the same bodies."""
+    family, _, _ = load_family("moving_lights", ["num_frames=13"])
+    scene = episode_scene(family, 0)
+    model = random_model(3)
+    table, given = batch_tables([given_motion(scene, 13)])
+    assert (table.kind == LIGHT).any()
+    with_lights = rollout(model, table, given, 13)
+    engine = LearnedEngine(model, sleep=None).rollout(scene).states
+    bodies = with_lights.position[0, :, :len(scene.objects)].double().numpy()  # entities start with the bodies
+    np.testing.assert_allclose(engine.body_position, bodies, atol=1e-5)
 
 
 def test_save_load_round_trips_bit_exactly(tmp_path):

@@ -101,14 +101,15 @@ class LearnedEngine(Engine):
         fps = self.model.config.fps
         steps = [math.ceil((num_frames - 1) * fps / scene.fps - 1e-9) + 1 for scene in scenes]
         with shared_client() as client:
-            references = [given_motion(scene, max(steps), initial, client, fps) for scene, initial in zip(scenes, initials)]
+            references = [given_motion(scene, max(steps), initial, client, fps, lights=False)
+                          for scene, initial in zip(scenes, initials)]
             table, given = batch_tables(references, self.device)
             states = rollout(self.model, table, given, max(steps), progress, self.sleep)
             out = []
             for i, (scene, reference) in enumerate(zip(scenes, references)):
                 trajectory = scene_trajectory(reference, states.map(lambda x: x[i]), self.name)
                 if scene.fps != fps:  # the model's frames, resampled at the scene's frame times
-                    trajectory = resample(trajectory, given_motion(scene, num_frames, initials[i], client))
+                    trajectory = resample(trajectory, given_motion(scene, num_frames, initials[i], client, lights=False))
                 out.append(scripted_lights(scene, trajectory))
         return out
 
@@ -139,13 +140,15 @@ def shared_client():
 
 
 def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = None, client=None,
-                 fps: int | None = None) -> Trajectory:
+                 fps: int | None = None, lights: bool = True) -> Trajectory:
     """What is known of a scene before predicting it, as a trajectory of ``num_frames`` at
     ``fps`` (default the scene's):
     bodies at their initial state throughout (the scene's, or ``initial``), lights at
     their scripted frame-0 state throughout, humanoid links along their clips.
     A scene of primitives only is read without pybullet; one with meshes, assets or
     humanoids is built in pybullet (in ``client`` when given) for their shapes and poses.
+    ``lights=False`` leaves the lights out (no light entities: the engine, which places
+    lights by :func:`scripted_lights`, does not put them through the network).
     Nothing is simulated."""
     if scene.constraints:
         raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
@@ -165,10 +168,12 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
     arrays["time"] = np.arange(T) / fps
     arrays.update(humanoid_arrays)
-    lights = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
-    arrays.update({k: np.repeat(v, T, axis=0) for k, v in lights.items()})
+    specs = scene.lights if lights else []
+    first = light_states(scene.model_copy(update={"lights": specs}), np.zeros(1), bodies["body_position"][None],
+                         bodies["body_orientation"][None])
+    arrays.update({k: np.repeat(v, T, axis=0) for k, v in first.items()})
     return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
-                      lights=[light_info(light) for light in scene.lights], humanoids=humanoids, contacts=[],
+                      lights=[light_info(light) for light in specs], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
 
 
@@ -189,7 +194,8 @@ def _built_motion(scene: Scene, num_frames: int, fps: int, client):
 def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) -> Trajectory:
     """A Trajectory from rolled-out entity states (T, N) of one scene and the reference of
     :func:`given_motion` (entity lists, humanoid tracks). Its bodies are the rolled-out
-    ones; its lights stay the reference's until :func:`scripted_lights` places them."""
+    ones; its lights are the reference's (none in the engine) until :func:`scripted_lights`
+    places them."""
     s = reference.states
     B = s.body_position.shape[1]
     x = {k: v.detach().cpu().double().numpy() for k, v in states.fields().items()}
@@ -209,10 +215,12 @@ def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) ->
 def scripted_lights(scene: Scene, trajectory: Trajectory) -> Trajectory:
     """``trajectory`` with its lights where the scene script puts them at its frame times
     given its bodies' poses: orbits, keyframes and flicker, and lights riding on bodies at
-    their offsets (as :class:`~simulation.pybullet_engine.PybulletEngine` does)."""
+    their offsets (as :class:`~simulation.pybullet_engine.PybulletEngine` does), and the
+    scene's light list."""
     s = trajectory.states
     lights = light_states(scene, s.time, s.body_position, s.body_orientation)
-    return dataclasses.replace(trajectory, states=dataclasses.replace(s, **lights))
+    return dataclasses.replace(trajectory, states=dataclasses.replace(s, **lights),
+                               lights=[light_info(light) for light in scene.lights])
 
 
 def resample(trajectory: Trajectory, target: Trajectory) -> Trajectory:
