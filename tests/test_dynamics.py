@@ -13,6 +13,7 @@ import torch
 from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsConfig, DynamicsModel, LearnedEngine, rotations
 from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
+from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.features import EDGE_FEATURES, contact_patch, floor_clearance, graph_inputs
 from simulation.dynamics.integrate import advance, targets
 from simulation.dynamics.rollout import batch_tables, given_motion, rollout
@@ -265,6 +266,27 @@ def test_shipped_model_keeps_a_ball_at_rest_at_rest():
     states = LearnedEngine.from_pretrained().rollout(scene).states
     drift = np.linalg.norm(states.body_position[:, 0] - states.body_position[0, 0], axis=-1)
     assert drift.max() < 0.01  # m, over 20 s
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_bodies_below_the_floor_are_lifted_onto_it_with_a_consistent_velocity(floor):
+    """A tilted box 3 cm into the floor ends with its lowest corner at z = 0 and its velocity
+    raised by 3 cm per frame; a ball above the floor, and any body of a scene without a
+    floor, are left alone."""
+    scene = scene_from_dict({"num_frames": 2, "floor": {"enabled": floor}, "objects": [
+        {"shape": "box", "size": [0.2, 0.2, 0.2], "position": [0, 0, 0.1], "euler": [30, 20, 0]},
+        {"shape": "sphere", "radius": 0.1, "position": [1, 0, 0.5]}]})
+    table, states = batch_tables([given_motion(scene, 2)])
+    state = states.map(lambda x: x[:, 0])
+    state.position[0, 0, 2] -= floor_clearance(table, state, rotations.to_matrix(state.orientation))[0, 0] + 0.03
+    lifted = lift_above_floor(table, state, 12)
+    clearance = floor_clearance(table, lifted, rotations.to_matrix(lifted.orientation))[0]
+    if floor:
+        assert clearance[0].item() == pytest.approx(0.0, abs=1e-6)
+        assert (lifted.velocity - state.velocity)[0, 0, 2].item() == pytest.approx(0.03 * 12, abs=1e-5)
+    else:
+        assert torch.equal(lifted.position, state.position)
+    assert torch.equal(lifted.position[0, 1], state.position[0, 1]) and torch.equal(lifted.velocity[0, 1], state.velocity[0, 1])
 
 
 def test_a_body_sleeps_after_slow_frames_and_wakes_when_its_prediction_speeds_up():

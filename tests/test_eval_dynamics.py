@@ -211,6 +211,7 @@ def test_cli_writes_the_report_plots_and_a_side_by_side_video(tmp_path, capsys):
     (["--engine", "bullet"], "--engine: expected one of learned, pybullet, got 'bullet'"),
     (["--engine", "pybullet", "--checkpoint", "."], "--checkpoint: only --engine learned"),
     (["--engine", "pybullet", "--no-sleep"], "--no-sleep: only --engine learned deactivates bodies"),
+    (["--engine", "pybullet", "--no-floor-projection"], "--no-floor-projection: only --engine learned projects bodies"),
     (["--split", "holdout"], "--split: family objects_drop has no split 'holdout'"),
     (["--videos", "5", "--episodes", "2"], "--videos: expected a whole number from 0 to 2, got '5'"),
 ])

@@ -46,10 +46,10 @@ CHECKPOINT_HELP = "a checkpoint folder (config.json + *.safetensors)"
 ENGINES = ("learned", "pybullet")
 
 
-def load_engine(name: str, checkpoint: str | None, sleep: bool = True):
+def load_engine(name: str, checkpoint: str | None, sleep: bool = True, floor: bool = True):
     """(engine, checkpoint path or None) for ``--engine`` / ``--checkpoint`` (``sleep``:
-    whether the learned engine deactivates bodies at rest); SceneError on a name or
-    checkpoint that cannot be used."""
+    whether the learned engine deactivates bodies at rest; ``floor``: whether it lifts
+    bodies out of the floor); SceneError on a name or checkpoint that cannot be used."""
     from simulation.pybullet_engine import PybulletEngine
 
     if name not in ENGINES:
@@ -59,6 +59,8 @@ def load_engine(name: str, checkpoint: str | None, sleep: bool = True):
             raise SceneError("--checkpoint", "only --engine learned loads a checkpoint", "command line")
         if not sleep:
             raise SceneError("--no-sleep", "only --engine learned deactivates bodies", "command line")
+        if not floor:
+            raise SceneError("--no-floor-projection", "only --engine learned projects bodies out of the floor", "command line")
         return PybulletEngine(contacts=False), None
     if checkpoint is not None:
         path = Path(checkpoint)
@@ -70,7 +72,7 @@ def load_engine(name: str, checkpoint: str | None, sleep: bool = True):
         from simulation.dynamics import LearnedEngine
         from simulation.dynamics.sleep import SleepRule
 
-        engine = LearnedEngine.from_pretrained(checkpoint, sleep=SleepRule() if sleep else None)
+        engine = LearnedEngine.from_pretrained(checkpoint, sleep=SleepRule() if sleep else None, floor=floor)
     except ImportError as err:
         raise SceneError("--engine", f"the learned engine is not available here ({_first_line(err)}); "
                          "try --engine pybullet", "command line") from None
@@ -132,7 +134,7 @@ def cmd_eval_dynamics(args) -> int:
     spp = parse_count(args.spp, "--spp", 1)
     resolution = parse_resolution(args.resolution)
     families = load_families(args.family or list(DEFAULT_FAMILIES), settings)
-    engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep)
+    engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep, not args.no_floor_projection)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -158,7 +160,8 @@ def cmd_eval_dynamics(args) -> int:
     seconds["total"] = time.perf_counter() - start
     arguments = {"output": str(out), "engine": args.engine, "checkpoint": args.checkpoint, "family": list(families),
                  **dataclasses.asdict(settings), "videos": videos, "resolution": list(resolution), "spp": spp,
-                 "sleep": None if args.engine != "learned" or args.no_sleep else dataclasses.asdict(engine.sleep)}
+                 "sleep": None if args.engine != "learned" or args.no_sleep else dataclasses.asdict(engine.sleep),
+                 "floor_projection": args.engine == "learned" and not args.no_floor_projection}
     report = {"format": FORMAT, "arguments": arguments,
               "engine": engine.name, "checkpoint": checkpoint, "horizons": list(HORIZONS), "families": reports,
               "goals": goals(reports.get("objects_drop")), "seconds": seconds}
@@ -272,7 +275,9 @@ def add_dynamics_parser(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} of the learned engine "
                    f"(default: {DEFAULT_CHECKPOINT})")
     p.add_argument("--no-sleep", action="store_true",
-                   help="the learned engine without deactivating bodies at rest: the network alone")
+                   help="the learned engine without deactivating bodies at rest")
+    p.add_argument("--no-floor-projection", action="store_true",
+                   help="the learned engine without lifting bodies out of the floor after each step")
     p.add_argument("--family", nargs="+", action="extend", metavar="NAME",
                    help=f"scene families, bundled names or YAML paths (default: {' '.join(DEFAULT_FAMILIES)})")
     p.add_argument("--episodes", default="64", metavar="N", help="held-out episodes per family (default: 64)")

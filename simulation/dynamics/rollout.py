@@ -21,6 +21,7 @@ from simulation.dynamics.entities import (
     EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
 from simulation.dynamics.features import graph_inputs
+from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
 from simulation.dynamics.sleep import SleepRule
@@ -44,12 +45,13 @@ def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState
 
 @torch.no_grad()
 def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_frames: int,
-            progress: bool = False, sleep: SleepRule | None = None) -> EntityState:
+            progress: bool = False, sleep: SleepRule | None = None, floor: bool = False) -> EntityState:
     """Roll S scenes out from frame 0 of ``given`` for ``num_frames`` frames.
 
     ``given``: (S, T >= num_frames, N) states; frame 0 is the initial state of every
     entity, later frames are used only for kinematic entities. ``sleep``: deactivate
     bodies at rest (see :mod:`simulation.dynamics.sleep`); None: the network alone.
+    ``floor``: lift bodies out of the floor after each step (:mod:`simulation.dynamics.floor`).
     Returns the (S, num_frames, N) states, frame 0 included."""
     state = given.map(lambda x: x[:, 0])
     frames = [state]
@@ -57,6 +59,8 @@ def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_fr
     quiet = torch.zeros(table.kind.shape, dtype=torch.long, device=table.kind.device)
     for t in tqdm(range(1, num_frames), desc="learned dynamics", unit="frame", disable=not progress, delay=2.0):
         following = advance(table, state, predict_changes(model, table, state), model.config.fps)
+        if floor:
+            following = lift_above_floor(table, following, model.config.fps)
         if sleep is not None:
             following, quiet = sleep.apply(table, state, following, quiet)
         state = following.where(predicted, given.map(lambda x: x[:, t]))
@@ -74,20 +78,23 @@ class LearnedEngine(Engine):
     and is validated on in training, are not needed here). The state's
     velocities are mean velocities over the last frame (see
     :mod:`simulation.dynamics.entities`). Bodies at rest are deactivated by ``sleep``
-    (:mod:`simulation.dynamics.sleep`; None turns it off). No contact events are recorded."""
+    (:mod:`simulation.dynamics.sleep`; None turns it off), and bodies are kept out of the
+    floor by ``floor`` (:mod:`simulation.dynamics.floor`). No contact events are recorded."""
 
     name = "learned"
 
-    def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu", sleep: SleepRule | None = SleepRule()):
+    def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu", sleep: SleepRule | None = SleepRule(),
+                 floor: bool = True):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.sleep = sleep
+        self.floor = floor
 
     @classmethod
     def from_pretrained(cls, folder: str | Path | None = None, device: str | torch.device = "cpu",
-                        sleep: SleepRule | None = SleepRule()) -> "LearnedEngine":
+                        sleep: SleepRule | None = SleepRule(), floor: bool = True) -> "LearnedEngine":
         """The engine of the checkpoint in ``folder`` (default: the shipped one)."""
-        return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device, sleep)
+        return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device, sleep, floor)
 
     def rollout(self, scene: Scene, initial: SceneState | None = None, num_frames: int | None = None,
                 progress: bool = False) -> Trajectory:
@@ -104,7 +111,7 @@ class LearnedEngine(Engine):
             references = [given_motion(scene, max(steps), initial, client, fps, lights=False)
                           for scene, initial in zip(scenes, initials)]
             table, given = batch_tables(references, self.device)
-            states = rollout(self.model, table, given, max(steps), progress, self.sleep)
+            states = rollout(self.model, table, given, max(steps), progress, self.sleep, self.floor)
             out = []
             for i, (scene, reference) in enumerate(zip(scenes, references)):
                 trajectory = scene_trajectory(reference, states.map(lambda x: x[i]), self.name)
