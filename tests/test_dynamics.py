@@ -186,7 +186,7 @@ def test_light_entities_do_not_change_the_bodies():
     table, given = batch_tables([given_motion(scene, 13)])
     assert (table.kind == LIGHT).any()
     with_lights = rollout(model, table, given, 13)
-    engine = LearnedEngine(model, sleep=None).rollout(scene).states
+    engine = LearnedEngine(model, sleep=None, floor=False).rollout(scene).states
     bodies = with_lights.position[0, :, :len(scene.objects)].double().numpy()  # entities start with the bodies
     np.testing.assert_allclose(engine.body_position, bodies, atol=1e-5)
 
