@@ -130,30 +130,35 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     floor = receiver_body & (kind == FLOOR).unsqueeze(1)
     carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N).reshape(1, 1, N))
     scene, receiver, sender = torch.nonzero(contact | floor | carried, as_tuple=True)
+    r, s = scene * N + receiver, scene * N + sender  # flat entity indices: gathers by index_select
 
-    d = offset[scene, receiver, sender]
-    dist = distance[scene, receiver, sender]
-    g = gap[scene, receiver, sender]
-    is_floor = kind[scene, sender] == FLOOR
-    clearance = clearance[scene, receiver]
-    z_r = p[scene, receiver, 2]
+    def at(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return x.reshape((S * N,) + x.shape[2:]).index_select(0, index)
+
+    d = offset.reshape(S * N * N, 3).index_select(0, r * N + sender)
+    dist = distance.reshape(-1).index_select(0, r * N + sender)
+    g = gap.reshape(-1).index_select(0, r * N + sender)
+    kind_r, kind_s = at(kind, r), at(kind, s)
+    is_floor = kind_s == FLOOR
+    z_r = at(p, r)[:, 2]
     d = torch.where(is_floor.unsqueeze(-1), torch.stack([torch.zeros_like(z_r), torch.zeros_like(z_r), -z_r], -1), d)
     dist = torch.where(is_floor, z_r.abs(), dist)
-    g = torch.where(is_floor, clearance, torch.where(kind[scene, receiver] == LIGHT, dist, g))
-    in_receiver = torch.einsum("eij,ei->ej", rotation[scene, receiver], d)
-    in_sender = -torch.einsum("eij,ei->ej", rotation[scene, sender], d)
+    g = torch.where(is_floor, at(clearance, r), torch.where(kind_r == LIGHT, dist, g))
+    rot_r, rot_s = at(rotation, r), at(rotation, s)
+    in_receiver = torch.einsum("eij,ei->ej", rot_r, d)
+    in_sender = -torch.einsum("eij,ei->ej", rot_s, d)
     towards = d / dist.clamp_min(1e-6).unsqueeze(-1)  # receiver -> sender (down for the floor)
-    patch_r, weight_r = contact_patch(table.geometry[scene, receiver], rotation[scene, receiver], towards)
-    patch_s, weight_s = contact_patch(table.geometry[scene, sender], rotation[scene, sender], -towards)
-    w_r, w_s = state.angular_velocity[scene, receiver], state.angular_velocity[scene, sender]
-    slip = (state.velocity[scene, sender] + torch.cross(w_s, patch_s, dim=-1)) - (
-        state.velocity[scene, receiver] + torch.cross(w_r, patch_r, dim=-1))
-    edge_kind = torch.where(is_floor, 1, torch.where(kind[scene, sender] == LINK, 2, torch.where(kind[scene, receiver] == LIGHT, 3, 0)))
+    E = len(r)
+    patches, weights = contact_patch(torch.cat([at(table.geometry, r), at(table.geometry, s)]), torch.cat([rot_r, rot_s]),
+                                     torch.cat([towards, -towards]))
+    patch_r, patch_s, weight_r, weight_s = patches[:E], patches[E:], weights[:E], weights[E:]
+    v_r, v_s = at(state.velocity, r), at(state.velocity, s)
+    w_r, w_s = at(state.angular_velocity, r), at(state.angular_velocity, s)
+    slip = (v_s + torch.cross(w_s, patch_s, dim=-1)) - (v_r + torch.cross(w_r, patch_r, dim=-1))
+    edge_kind = torch.where(is_floor, 1, torch.where(kind_s == LINK, 2, torch.where(kind_r == LIGHT, 3, 0)))
     features = torch.cat(
         [
-            d, dist.unsqueeze(-1), g.unsqueeze(-1), in_receiver, in_sender,
-            state.velocity[scene, sender] - state.velocity[scene, receiver],
-            state.angular_velocity[scene, sender] - state.angular_velocity[scene, receiver],
+            d, dist.unsqueeze(-1), g.unsqueeze(-1), in_receiver, in_sender, v_s - v_r, w_s - w_r,
             torch.nn.functional.one_hot(edge_kind, EDGE_KINDS).to(d.dtype),
             gap_basis(g), patch_r, patch_s, weight_r.unsqueeze(-1), weight_s.unsqueeze(-1), slip,
         ],

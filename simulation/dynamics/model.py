@@ -35,7 +35,7 @@ FORMAT = "worldgen.dynamics/2"  # /2: contact patch and gap basis edge features
 class DynamicsConfig:
     """Architecture and the physical constants the model was trained for."""
 
-    latent: int = 96  # width of node and edge latents
+    latent: int = 64  # width of node and edge latents
     hidden_layers: int = 2  # hidden layers per MLP
     message_steps: int = 3  # rounds of message passing
     radius: float = 0.5  # m: two solids exchange messages when their estimated gap is below this

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +107,7 @@ class LearnedEngine(Engine):
         initials = initials or [None] * len(scenes)
         fps = self.model.config.fps
         steps = [math.ceil((num_frames - 1) * fps / scene.fps - 1e-9) + 1 for scene in scenes]
-        with shared_client() as client:
+        with shared_client() if any(map(built_in_pybullet, scenes)) else nullcontext() as client:
             references = [given_motion(scene, max(steps), initial, client, fps, lights=False)
                           for scene, initial in zip(scenes, initials)]
             table, given = batch_tables(references, self.device)
@@ -161,7 +161,7 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
         raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
     fps = fps or scene.fps
     T = num_frames
-    if scene.humanoids or any(obj.shape not in PRIMITIVES for obj in scene.objects):
+    if built_in_pybullet(scene):
         infos, bodies, humanoid_arrays, humanoids = _built_motion(scene, T, fps, client)
     else:
         pairs = [primitive_body(obj, scene.base_dir) for obj in scene.objects]
@@ -182,6 +182,11 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
                       lights=[light_info(light) for light in specs], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
+
+
+def built_in_pybullet(scene: Scene) -> bool:
+    """Whether :func:`given_motion` builds ``scene`` in pybullet (meshes, assets, humanoids)."""
+    return bool(scene.humanoids) or any(obj.shape not in PRIMITIVES for obj in scene.objects)
 
 
 def _built_motion(scene: Scene, num_frames: int, fps: int, client):
@@ -205,7 +210,7 @@ def scene_trajectory(reference: Trajectory, states: EntityState, engine: str) ->
     places them."""
     s = reference.states
     B = s.body_position.shape[1]
-    x = {k: v.detach().cpu().double().numpy() for k, v in states.fields().items()}
+    x = {k: getattr(states, k).detach().cpu().double().numpy() for k in ("position", "orientation", "velocity", "angular_velocity")}
     arrays = s.arrays()
     arrays.update(
         body_position=x["position"][:, :B], body_orientation=x["orientation"][:, :B],
