@@ -175,12 +175,11 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
     arrays["time"] = np.arange(T) / fps
     arrays.update(humanoid_arrays)
-    specs = scene.lights if lights else []
-    first = light_states(scene.model_copy(update={"lights": specs}), np.zeros(1), bodies["body_position"][None],
-                         bodies["body_orientation"][None])
-    arrays.update({k: np.repeat(v, T, axis=0) for k, v in first.items()})
+    first = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
+    kept = slice(None) if lights else slice(0)
+    arrays.update({k: np.repeat(v[:, kept], T, axis=0) for k, v in first.items()})
     return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
-                      lights=[light_info(light) for light in specs], humanoids=humanoids, contacts=[],
+                      lights=[light_info(light) for light in scene.lights[kept]], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
 
 
