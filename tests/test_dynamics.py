@@ -292,13 +292,13 @@ def test_bodies_below_the_floor_are_lifted_onto_it_with_a_consistent_velocity(fl
 def test_a_body_sleeps_after_slow_frames_and_wakes_when_its_prediction_speeds_up():
     table, states = batch_tables([given_motion(drop_scene(1), 2)])
     state = states.map(lambda x: x[:, 0])
-    rule, quiet = SleepRule(frames=3), torch.zeros(table.kind.shape, dtype=torch.long)
+    rule, quiet = SleepRule(seconds=0.25), torch.zeros(table.kind.shape, dtype=torch.long)
 
     def step(velocity):
         following = dataclasses.replace(state, position=state.position + torch.tensor(velocity) / 12,
                                         velocity=torch.tensor(velocity).expand_as(state.velocity).clone(),
                                         angular_velocity=torch.zeros_like(state.angular_velocity))
-        return rule.apply(table, state, following, quiet)
+        return rule.apply(table, state, following, quiet, 12)  # 0.25 s = 3 frames at 12 fps
 
     for frame in range(3):
         nxt, quiet = step([0.01, 0.0, 0.0])

@@ -62,7 +62,7 @@ def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_fr
         if floor:
             following = lift_above_floor(table, following, model.config.fps)
         if sleep is not None:
-            following, quiet = sleep.apply(table, state, following, quiet)
+            following, quiet = sleep.apply(table, state, following, quiet, model.config.fps)
         state = following.where(predicted, given.map(lambda x: x[:, t]))
         frames.append(state)
     return EntityState(**{k: torch.stack([getattr(f, k) for f in frames], dim=1) for k in state.fields()})
