@@ -35,7 +35,7 @@ from simulation.dynamics.rollout import predict_changes, rollout
 class TrainConfig:
     """Optimisation and noise settings (units: m, rad, m/s, rad/s)."""
 
-    steps: int = 20000
+    steps: int = 60000  # the shipped model's run (configs/train/dynamics.yaml)
     batch_size: int = 128  # (episode, frame) samples per step and process
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-5  # exponential decay reaches this at the last step
