@@ -14,12 +14,14 @@ from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsConfig, DynamicsMode
 from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
 from simulation.dynamics.floor import lift_above_floor
-from simulation.dynamics.features import EDGE_FEATURES, contact_patch, floor_clearance, graph_inputs
+from simulation.dynamics.features import (
+    EDGE_FEATURES, GRAVITY, LOOKAHEAD_FEATURES, contact_patch, floor_clearance, floor_lookahead, graph_inputs,
+)
 from simulation.dynamics.integrate import advance, targets
 from simulation.dynamics.rollout import batch_tables, given_motion, rollout
 from simulation.dynamics.sleep import SleepRule
 from simulation.dynamics.trainer import train
-from simulation.dynamics.training import Group, TrainConfig, validate
+from simulation.dynamics.training import Group, TrainConfig, loss_of, rollout_loss, sample_batch, training_pair, validate
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from worldgen.cli import main
 from worldgen.dataset.family import episode_scene, load_family
@@ -94,11 +96,33 @@ def test_rolling_ball_has_no_slip_at_the_floor_and_a_sliding_one_does():
         scene = scene_from_dict({"num_frames": 2, "objects": [{"shape": "sphere", "radius": 0.2, "position": [0, 0, 0.2],
                                                                "linear_velocity": [1.0, 0, 0], "angular_velocity": angular_velocity}]})
         table, states = batch_tables([given_motion(scene, 2)])
-        _, (_, _, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5)
-        return features[sender == 1, -3:][0]
+        _, (_, _, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5, 12)
+        return features[sender == 1, -3 - LOOKAHEAD_FEATURES:-LOOKAHEAD_FEATURES][0]
 
     torch.testing.assert_close(floor_slip([0.0, 5.0, 0.0]), torch.zeros(3), atol=1e-6, rtol=0)
     torch.testing.assert_close(floor_slip([0.0, 0.0, 0.0]), torch.tensor([-1.0, 0.0, 0.0]), atol=1e-6, rtol=0)
+
+
+def test_floor_lookahead_is_the_free_flight_pose_a_frame_ahead():
+    """A falling, spinning box: the lookahead clearance and patch are those of the pose one
+    frame of free flight ahead, and a rolling ball's patch still does not slip there."""
+    scene = scene_from_dict({"num_frames": 2, "objects": [
+        {"shape": "box", "size": [0.4, 0.2, 0.1], "position": [0, 0, 0.3], "linear_velocity": [0.5, 0, -2.0],
+         "angular_velocity": [4.0, 0, 0]},
+        {"shape": "sphere", "radius": 0.2, "position": [1, 0, 0.2], "linear_velocity": [1.0, 0, 0],
+         "angular_velocity": [0, 5.0, 0]}]})
+    table, states = batch_tables([given_motion(scene, 2)])
+    state = states.map(lambda x: x[:, 0])
+    ahead = floor_lookahead(table, state, 12)[0]
+    dt = 1 / 12
+    rotation = rotations.to_matrix(rotations.from_rotation_vector(torch.tensor([4.0 * dt, 0.0, 0.0])))
+    corners = torch.tensor([[x, y, z] for x in (-0.2, 0.2) for y in (-0.1, 0.1) for z in (-0.05, 0.05)]) @ rotation.T
+    z = 0.3 + (-2.0 - GRAVITY * dt) * dt
+    torch.testing.assert_close(ahead[0, 0], z + corners[:, 2].min(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ahead[1, 0], torch.tensor(-GRAVITY * dt * dt), atol=1e-5, rtol=0)  # a frame's fall
+    patch = corners[corners[:, 2] < corners[:, 2].min() + 1e-6].mean(0)
+    torch.testing.assert_close(ahead[0, -7:-4], patch, atol=1e-3, rtol=0)  # soft: other corners weigh a little
+    torch.testing.assert_close(ahead[1, -3:], torch.tensor([0.0, 0.0, -GRAVITY * dt]), atol=1e-5, rtol=0)
 
 
 def test_primitive_scenes_are_read_without_pybullet_exactly_as_pybullet_builds_them():
@@ -235,6 +259,35 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert (tmp_path / "a" / "loss.png").stat().st_size > 0
 
 
+def test_multi_step_loss_fine_tunes_a_trained_model(tmp_path):
+    """With k = 1 the loss is the one-step loss; fine-tuning a trained model (``init``) on
+    the 3-step loss keeps its normalisation and lowers that loss."""
+    groups, validation = _groups(range(6)), _groups([1_000_000, 1_000_001])
+    config = TrainConfig(steps=64, batch_size=16, statistics_batches=2, validate_every=64, checkpoint_every=64,
+                         validation_episodes=2, learning_rate=3e-3, log_every=8)
+    trained = train(SMALL, config, groups, validation, tmp_path / "a", cpu=True, progress=False)
+    quiet = dataclasses.replace(config, noise_position=0.0, noise_rotation=0.0, noise_velocity=0.0,
+                                noise_angular_velocity=0.0)
+    table, frames = sample_batch(validation, 32, 1, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        one_step = loss_of(trained, *training_pair(trained, table, frames, quiet, torch.Generator()))
+        torch.testing.assert_close(rollout_loss(trained, trained, table, frames, quiet, torch.Generator()), one_step)
+
+    three = dataclasses.replace(config, rollout_steps=3, steps=64, learning_rate=1e-3)
+    table, frames = sample_batch(groups, 64, 3, torch.Generator().manual_seed(1))
+
+    def held_out(model):
+        with torch.no_grad():
+            return float(rollout_loss(model, model, table, frames, dataclasses.replace(quiet, rollout_steps=3),
+                                      torch.Generator()))
+
+    before = held_out(trained)
+    tuned = train(SMALL, three, groups, [], tmp_path / "b", cpu=True, progress=False,
+                  init=DynamicsModel.from_pretrained(tmp_path / "a" / "checkpoint"))
+    assert torch.equal(tuned.target_normaliser.std, trained.target_normaliser.std)
+    assert held_out(tuned) < 0.8 * before
+
+
 def test_kinematic_entities_follow_their_given_motion():
     """Humanoid links are not predicted: they follow the clip exactly as pybullet plays it."""
     family, _, _ = load_family("humanoid_actions", ["num_frames=5"])
@@ -248,7 +301,7 @@ def test_kinematic_entities_follow_their_given_motion():
 def test_graph_connects_near_bodies_floor_and_carried_lights():
     family, _, _ = load_family("moving_lights", ["num_frames=2"])
     table, states = batch_tables([given_motion(episode_scene(family, 0), 2)])
-    _, (scene, receiver, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5)
+    _, (scene, receiver, sender, features) = graph_inputs(table, states.map(lambda x: x[:, 0]), 0.5, 12)
     kinds = table.kind[0]
     assert set(kinds[receiver].tolist()) <= {BODY, LIGHT}
     rider = next(i for i in range(len(kinds)) if kinds[i] == LIGHT and table.carrier[0, i] >= 0)
@@ -367,3 +420,5 @@ def test_train_command_config_errors_are_one_line(capsys, tmp_path):
     assert "did you mean 'model'" in capsys.readouterr().err
     assert main(["train", "dynamics", "train.loss=huber", f"run_dir={tmp_path}"]) == 2
     assert "train.loss: expected one of mse, l1, got 'huber'" in capsys.readouterr().err
+    assert main(["train", "dynamics", f"init={tmp_path}", f"run_dir={tmp_path}"]) == 2
+    assert "init: " in capsys.readouterr().err

@@ -1,13 +1,14 @@
 """``worldgen train dynamics``: train the learned world model on pybullet trajectories.
 
 The config is ``configs/train/dynamics.yaml`` with Hydra-syntax overrides (``data=DIR``,
-``train.steps=2000``, ``model.latent=64``). Every dataset folder becomes one training group
+``train.steps=2000``, ``model.latent=64``; ``init=CHECKPOINT`` fine-tunes a trained model). Every dataset folder becomes one training group
 (its episodes padded together); validation folders are held-out splits checked during
 training. The final model goes to ``output`` (``config.json`` + ``model.safetensors``, plus
 ``training.json``: data, settings, time and the last validation)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -97,6 +98,15 @@ def run_training(config: dict, progress: bool = True) -> Path:
 
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
+    init = None
+    if config.get("init"):
+        from simulation.dynamics.model import DynamicsModel
+
+        try:
+            init = DynamicsModel.from_pretrained(config["init"])
+        except ValueError as err:
+            raise SceneError("init", str(err), "command line") from None
+        config["model"] = dataclasses.asdict(init.config)  # the architecture is the checkpoint's
     started = time.perf_counter()
     fps = config["model"]["fps"]
     groups = [load_group(root, fps) for root in config["data"]]
@@ -104,7 +114,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
     loaded = time.perf_counter() - started
     model_config, train_config = DynamicsConfig(**config["model"]), TrainConfig(**config["train"])
     model = train(model_config, train_config, groups, validation, config["run_dir"], cpu=config["device"] == "cpu",
-                  progress=progress)
+                  progress=progress, init=init)
     output = Path(config["output"])
     model.save_pretrained(output)
     history = json.loads((Path(config["run_dir"]) / "history.json").read_text())

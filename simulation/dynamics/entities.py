@@ -56,6 +56,10 @@ class EntityTable:
         """The table of the given scenes (indices into the scene axis)."""
         return EntityTable(**{f.name: getattr(self, f.name)[scenes] for f in dataclasses.fields(self)})
 
+    def to(self, device: str | torch.device) -> "EntityTable":
+        """The table on ``device``."""
+        return EntityTable(**{f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)})
+
     @property
     def predicted(self) -> torch.Tensor:
         """(S, N) bool: entities whose motion the model predicts (bodies, lights)."""
@@ -194,7 +198,7 @@ def track_states(tracks: dict[str, torch.Tensor], kind: torch.Tensor, fps: float
     first_w = tracks["initial_angular_velocity"].unsqueeze(-3)
     v = torch.cat([first_v, (p[..., 1:, :, :] - p[..., :-1, :, :]) * fps], dim=-3)
     w = torch.cat([first_w, rotations.to_rotation_vector(rotations.multiply(q[..., 1:, :, :], rotations.conjugate(q[..., :-1, :, :]))) * fps], dim=-3)
-    frame = torch.arange(T).reshape((T, 1))
+    frame = torch.arange(T, device=p.device).reshape((T, 1))
     known = (frame >= 1) | body.unsqueeze(-2)
     has_velocity = known.to(p.dtype).expand(p.shape[:-1])
     has_previous = (frame >= 1).to(p.dtype).expand(p.shape[:-1])

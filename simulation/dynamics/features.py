@@ -20,7 +20,14 @@ gap at millimetre-to-decimetre scales and the *contact patch* of both shapes: a 
 version of the support point (the keypoints of the shape that reach furthest towards the
 other shape, weighted by how close they come), and the relative velocity of the two
 shapes at their patches, which tells sliding and rolling apart and whether a contact is
-closing."""
+closing.
+
+Impacts happen within a frame, at a pose the current frame does not show, so the floor
+edge also carries a *lookahead*: the body advanced one frame in free flight (gravity only,
+the update of :mod:`simulation.dynamics.integrate`), its clearance there (how far it would
+sink into the floor, in the gap basis), its contact patch towards the floor and that
+patch's velocity. The network then sees where and how hard a body would hit, instead of
+extrapolating it from the current pose."""
 
 from __future__ import annotations
 
@@ -34,7 +41,9 @@ KIND_FEATURES = slice(0, NUM_KINDS)  # the node features' kind one-hot, all zero
 GAP_SCALES = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1)  # m: decay lengths of the gap basis
 PENETRATION_SCALE = 0.01  # m
 PATCH_WIDTH = 0.01  # m: keypoints this much short of the support distance weigh 1/e
-EDGE_FEATURES = 21 + len(GAP_SCALES) + 1 + 11
+LOOKAHEAD_FEATURES = 1 + len(GAP_SCALES) + 1 + 7
+EDGE_FEATURES = 21 + len(GAP_SCALES) + 1 + 11 + LOOKAHEAD_FEATURES
+GRAVITY = 9.81  # m/s^2, down: the lookahead's free fall (the model is trained under standard gravity)
 EDGE_KINDS = 4  # solid -> body, floor -> body, humanoid link -> body, carrier -> light
 _EPS = 1e-9
 _CORNERS = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)])
@@ -81,6 +90,27 @@ def floor_clearance(table: EntityTable, state: EntityState, rotation: torch.Tens
     return state.position[..., 2] - support(table.geometry, down)
 
 
+def floor_lookahead(table: EntityTable, state: EntityState, fps: float) -> torch.Tensor:
+    """(S, N, LOOKAHEAD_FEATURES): each entity advanced one frame (1 / ``fps`` s) in free
+    flight (``v' = v - g dt``, ``x' = x + v' dt``, ``q' = exp(w dt) q``): its floor
+    clearance there (m; negative: it would sink in), the clearance's gap basis, its contact
+    patch towards the floor (world offset from the centre, m, and mean weight; see
+    :func:`contact_patch`) and the patch's velocity (m/s)."""
+    dt = 1.0 / fps
+    velocity = state.velocity - torch.tensor([0.0, 0.0, GRAVITY * dt], dtype=state.velocity.dtype, device=state.velocity.device)
+    z = state.position[..., 2] + velocity[..., 2] * dt
+    turn = rotations.from_rotation_vector(state.angular_velocity * dt)
+    rotation = rotations.to_matrix(rotations.normalise(rotations.multiply(turn, state.orientation)))
+    clearance = z - support(table.geometry, -rotation[..., 2, :])
+    S, N = clearance.shape
+    down = torch.zeros(S * N, 3, dtype=z.dtype, device=z.device)
+    down[:, 2] = -1.0
+    patch, weight = contact_patch(table.geometry.reshape(S * N, -1), rotation.reshape(S * N, 3, 3), down)
+    patch_velocity = velocity.reshape(S * N, 3) + torch.cross(state.angular_velocity.reshape(S * N, 3), patch, dim=-1)
+    return torch.cat([clearance.reshape(S * N, 1), gap_basis(clearance.reshape(-1)), patch, weight.unsqueeze(-1),
+                      patch_velocity], dim=-1).reshape(S, N, LOOKAHEAD_FEATURES)
+
+
 def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor, clearance: torch.Tensor) -> torch.Tensor:
     """(S, N, NODE_FEATURES): kind one-hot (5), geometry (5), physics (3), light type (4),
     height z and floor clearance (2), rotation matrix (9), velocity, angular velocity and
@@ -102,7 +132,8 @@ def node_features(table: EntityTable, state: EntityState, rotation: torch.Tensor
     )
 
 
-def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, clearance: torch.Tensor, radius: float):
+def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, clearance: torch.Tensor, radius: float,
+                fps: float):
     """Edges of S scenes and their features.
 
     Returns ``(scene, receiver, sender, features)``: three (E,) long tensors (entity
@@ -112,7 +143,9 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     sender's frame (3), relative velocity and angular velocity (6), edge kind (4), the gap
     basis (:func:`gap_basis`), the receiver's and the sender's contact patch towards each
     other (world offsets, 3 + 3, and mean weights, 1 + 1; see :func:`contact_patch`) and
-    the sender's velocity minus the receiver's at their patches (3, m/s)."""
+    the sender's velocity minus the receiver's at their patches (3, m/s), and on floor
+    edges the receiver's :func:`floor_lookahead` a frame of 1 / ``fps`` s ahead (zero on
+    other edges)."""
     kind = table.kind
     S, N = kind.shape
     p = state.position
@@ -125,10 +158,10 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
 
     receiver_body = (kind == BODY).unsqueeze(2)
     solid = ((kind == BODY) | (kind == FIXED) | (kind == LINK)).unsqueeze(1)
-    eye = torch.eye(N, dtype=torch.bool).unsqueeze(0)
+    eye = torch.eye(N, dtype=torch.bool, device=kind.device).unsqueeze(0)
     contact = receiver_body & solid & ~eye & (gap < radius)
     floor = receiver_body & (kind == FLOOR).unsqueeze(1)
-    carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N).reshape(1, 1, N))
+    carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N, device=kind.device).reshape(1, 1, N))
     scene, receiver, sender = torch.nonzero(contact | floor | carried, as_tuple=True)
     r, s = scene * N + receiver, scene * N + sender  # flat entity indices: gathers by index_select
 
@@ -155,20 +188,22 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     v_r, v_s = at(state.velocity, r), at(state.velocity, s)
     w_r, w_s = at(state.angular_velocity, r), at(state.angular_velocity, s)
     slip = (v_s + torch.cross(w_s, patch_s, dim=-1)) - (v_r + torch.cross(w_r, patch_r, dim=-1))
+    lookahead = at(floor_lookahead(table, state, fps), r) * is_floor.unsqueeze(-1)
     edge_kind = torch.where(is_floor, 1, torch.where(kind_s == LINK, 2, torch.where(kind_r == LIGHT, 3, 0)))
     features = torch.cat(
         [
             d, dist.unsqueeze(-1), g.unsqueeze(-1), in_receiver, in_sender, v_s - v_r, w_s - w_r,
             torch.nn.functional.one_hot(edge_kind, EDGE_KINDS).to(d.dtype),
-            gap_basis(g), patch_r, patch_s, weight_r.unsqueeze(-1), weight_s.unsqueeze(-1), slip,
+            gap_basis(g), patch_r, patch_s, weight_r.unsqueeze(-1), weight_s.unsqueeze(-1), slip, lookahead,
         ],
         dim=-1,
     )
     return scene, receiver, sender, features
 
 
-def graph_inputs(table: EntityTable, state: EntityState, radius: float):
-    """Node features (S, N, NODE_FEATURES) and edges (see :func:`build_edges`) of a frame."""
+def graph_inputs(table: EntityTable, state: EntityState, radius: float, fps: float):
+    """Node features (S, N, NODE_FEATURES) and edges (see :func:`build_edges`) of a frame,
+    for a model stepping at ``fps``."""
     rotation = rotations.to_matrix(state.orientation)
     clearance = floor_clearance(table, state, rotation)
-    return node_features(table, state, rotation, clearance), build_edges(table, state, rotation, clearance, radius)
+    return node_features(table, state, rotation, clearance), build_edges(table, state, rotation, clearance, radius, fps)

@@ -21,7 +21,7 @@ VELOCITY, ANGULAR, DIRECTION, COLOR, INTENSITY = slice(0, 3), slice(3, 6), slice
 def output_mask(kind: torch.Tensor) -> torch.Tensor:
     """(S, N, 13) 0/1: the outputs that exist for each entity (bodies: velocity and angular
     velocity changes; lights: velocity, direction, colour and intensity changes)."""
-    mask = torch.zeros(kind.shape + (13,))
+    mask = torch.zeros(kind.shape + (13,), device=kind.device)
     body, light = kind == BODY, kind == LIGHT
     mask[..., VELOCITY] = (body | light).unsqueeze(-1).float()
     mask[..., ANGULAR] = body.unsqueeze(-1).float()

@@ -28,7 +28,7 @@ from torch import nn
 from simulation.dynamics.features import EDGE_FEATURES, KIND_FEATURES, NODE_FEATURES
 
 OUTPUTS = 13  # velocity change (3), angular velocity change (3), light direction (3), colour (3), log-intensity (1)
-FORMAT = "worldgen.dynamics/2"  # /2: contact patch and gap basis edge features
+FORMAT = "worldgen.dynamics/3"  # /2: contact patch and gap basis edge features; /3: floor lookahead
 
 
 @dataclass

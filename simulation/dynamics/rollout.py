@@ -39,7 +39,7 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "dyna
 
 def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState) -> torch.Tensor:
     """Per-entity changes (S, N, 13) in physical units for one frame."""
-    nodes, edges = graph_inputs(table, state, model.config.radius)
+    nodes, edges = graph_inputs(table, state, model.config.radius, model.config.fps)
     return model.target_normaliser.inverse(model(nodes, edges))
 
 

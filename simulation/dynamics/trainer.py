@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from simulation.dynamics.model import DynamicsConfig, DynamicsModel
-from simulation.dynamics.training import Group, TrainConfig, fit_normalisers, loss_of, sample_batch, training_pair, validate
+from simulation.dynamics.training import Group, TrainConfig, fit_normalisers, rollout_loss, sample_batch, validate
 
 
 def _save_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> dict:
@@ -97,10 +97,13 @@ def plot_history(history: list[dict], path: Path) -> None:
 
 
 def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group], validation: list[Group],
-          run_dir: str | Path, cpu: bool = False, progress: bool = True, until: int | None = None) -> DynamicsModel:
+          run_dir: str | Path, cpu: bool = False, progress: bool = True, until: int | None = None,
+          init: DynamicsModel | None = None) -> DynamicsModel:
     """Train (or resume training) a model; returns it (unwrapped, on the CPU, eval mode).
     ``until``: stop at this step (checkpointed; the learning-rate schedule still spans
-    ``config.steps``), so a run can be done in slices and resumed."""
+    ``config.steps``), so a run can be done in slices and resumed. ``init``: start from
+    this trained model (its architecture and normalisation statistics; ``model_config`` is
+    then unused) instead of a new one: fine-tuning, with a fresh optimiser and schedule."""
     from accelerate import Accelerator
 
     run_dir = Path(run_dir)
@@ -115,6 +118,8 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
         doc = json.loads((checkpoint / "trainer.json").read_text())
         step, history = doc["step"], doc["history"]
         generator.set_state(torch.tensor(doc["generator"], dtype=torch.uint8))
+    elif init is not None:
+        model, doc = init.train(), None
     else:
         torch.manual_seed(config.seed)
         model = DynamicsModel(model_config).train()
@@ -133,10 +138,7 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
     stop = min(config.steps, until or config.steps)
     while step < stop:
         table, frames = sample_batch(groups, config.batch_size, config.rollout_steps, generator)
-        inputs, target, mask = training_pair(model, table, frames, config, generator)
-        nodes, edges = inputs
-        inputs = (nodes.to(device), tuple(e.to(device) for e in edges))
-        loss = loss_of(wrapped, model, inputs, target.to(device), mask.to(device), config.loss)
+        loss = rollout_loss(wrapped, model, table.to(device), frames.map(lambda x: x.to(device)), config, generator)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         optimizer.step()
