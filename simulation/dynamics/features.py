@@ -24,17 +24,20 @@ closing.
 
 Impacts happen within a frame, at a pose the current frame does not show, so the floor
 edge also carries a *lookahead*: the body advanced one frame in free flight (gravity only,
-the update of :mod:`simulation.dynamics.integrate`), its clearance there (how far it would
+the update of :func:`simulation.dynamics.integrate.advance`), its clearance there (how far it would
 sink into the floor, in the gap basis), its contact patch towards the floor and that
 patch's velocity. The network then sees where and how hard a body would hit, instead of
 extrapolating it from the current pose."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from simulation.dynamics import rotations
 from simulation.dynamics.entities import BODY, FIXED, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
+from simulation.dynamics.integrate import turned
 
 NODE_FEATURES = 56
 KIND_FEATURES = slice(0, NUM_KINDS)  # the node features' kind one-hot, all zero for padding
@@ -96,14 +99,12 @@ def floor_lookahead(table: EntityTable, state: EntityState, fps: float) -> torch
     clearance there (m; negative: it would sink in), the clearance's gap basis, its contact
     patch towards the floor (world offset from the centre, m, and mean weight; see
     :func:`contact_patch`) and the patch's velocity (m/s)."""
-    dt = 1.0 / fps
-    velocity = state.velocity - torch.tensor([0.0, 0.0, GRAVITY * dt], dtype=state.velocity.dtype, device=state.velocity.device)
-    z = state.position[..., 2] + velocity[..., 2] * dt
-    turn = rotations.from_rotation_vector(state.angular_velocity * dt)
-    rotation = rotations.to_matrix(rotations.normalise(rotations.multiply(turn, state.orientation)))
-    clearance = z - support(table.geometry, -rotation[..., 2, :])
+    velocity = state.velocity - torch.tensor([0.0, 0.0, GRAVITY / fps], dtype=state.velocity.dtype, device=state.velocity.device)
+    rotation = rotations.to_matrix(turned(state.orientation, state.angular_velocity, fps))
+    ahead = dataclasses.replace(state, position=state.position + velocity / fps)
+    clearance = floor_clearance(table, ahead, rotation)
     S, N = clearance.shape
-    down = torch.zeros(S * N, 3, dtype=z.dtype, device=z.device)
+    down = torch.zeros(S * N, 3, dtype=clearance.dtype, device=clearance.device)
     down[:, 2] = -1.0
     patch, weight = contact_patch(table.geometry.reshape(S * N, -1), rotation.reshape(S * N, 3, 3), down)
     patch_velocity = velocity.reshape(S * N, 3) + torch.cross(state.angular_velocity.reshape(S * N, 3), patch, dim=-1)

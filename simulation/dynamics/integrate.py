@@ -29,6 +29,12 @@ def output_mask(kind: torch.Tensor) -> torch.Tensor:
     return mask
 
 
+def turned(orientation: torch.Tensor, angular_velocity: torch.Tensor, fps: float) -> torch.Tensor:
+    """Unit quaternions (..., 4) after turning at ``angular_velocity`` (..., 3) rad/s for one
+    frame (1 / ``fps`` s): ``exp(w dt) q``, renormalised."""
+    return rotations.normalise(rotations.multiply(rotations.from_rotation_vector(angular_velocity / fps), orientation))
+
+
 def advance(table: EntityTable, state: EntityState, change: torch.Tensor, fps: float) -> EntityState:
     """The next frame of the predicted entities given per-entity changes (S, N, 13) in
     physical units (m/s, rad/s, unit vector, colour, log W); other entities are returned
@@ -40,7 +46,7 @@ def advance(table: EntityTable, state: EntityState, change: torch.Tensor, fps: f
     light = (table.kind == LIGHT).unsqueeze(-1)
     v = state.velocity + change[..., VELOCITY]
     w = state.angular_velocity + change[..., ANGULAR]
-    q = rotations.normalise(rotations.multiply(rotations.from_rotation_vector(w / fps), state.orientation))
+    q = turned(state.orientation, w, fps)
     direction = state.direction + change[..., DIRECTION]
     direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-9)
     direction = torch.where(light, direction, state.direction)
