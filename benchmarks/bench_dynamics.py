@@ -12,8 +12,12 @@ any timing. Three ways to produce the trajectories:
   the entity tables, 24 batched network steps, assembling the Trajectory objects), on the
   CPU with torch using every core, and on a GPU when there is one.
 
-Each is timed ``--repeats`` times and the best is kept (machines here are noisy). The
-learned model's speed-up = pybullet time / learned time, for both pybullet columns.
+Each is timed ``--repeats`` times, in rounds that run each once in turn so that all sample
+the same spells of the machine, and the best is kept (machines here are noisy). The
+learned model's speed-up = pybullet time / learned time, for both pybullet columns. The
+learned engine sets the process's malloc to keep freed memory
+(:mod:`simulation.dynamics.allocator`); the benchmark sets it first, in this process and in
+the pool's workers, so that pybullet runs under the same allocator.
 
     .venv/bin/python benchmarks/bench_dynamics.py [--scenes 256] [--checkpoint checkpoints/dynamics]
 """
@@ -26,8 +30,9 @@ import os
 
 import torch
 
-from results_io import best_seconds, machine, write_results
+from results_io import best_seconds_interleaved, machine, write_results
 from simulation.dynamics import DEFAULT_CHECKPOINT, LearnedEngine
+from simulation.dynamics.allocator import retain_freed_memory
 from simulation.pybullet_engine import PybulletEngine
 from worldgen.dataset.family import episode_scene, load_family
 
@@ -45,27 +50,29 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--out", default="benchmarks/results/bench_dynamics.json")
     args = parser.parse_args()
+    retained = retain_freed_memory()
 
     family, _, _ = load_family("objects_drop", [f"num_frames={FRAMES}"])
     scenes = [episode_scene(family, family.seed("test", i)) for i in range(args.scenes)]
     cores = os.cpu_count() or 1
     results = {"machine": machine(), "scenes": args.scenes, "frames": FRAMES, "fps": family.fps,
                "physics_hz": family.physics_hz, "bodies": sum(len(s.objects) for s in scenes),
-               "torch_threads": torch.get_num_threads(), "repeats": args.repeats, "seconds": {}}
+               "torch_threads": torch.get_num_threads(), "repeats": args.repeats,
+               "malloc_retains_freed_memory": retained, "seconds": {}}
     seconds = results["seconds"]
-
-    seconds["pybullet_sequential"] = best_seconds(lambda: [_pybullet(s) for s in scenes], args.repeats)
-    with multiprocessing.get_context("spawn").Pool(cores) as pool:
-        pool.map(_pybullet, scenes[:cores])  # warm the workers
-        seconds[f"pybullet_{cores}_processes"] = best_seconds(lambda: pool.map(_pybullet, scenes, chunksize=8), args.repeats)
 
     engine = LearnedEngine.from_pretrained(args.checkpoint)
     engine.rollout_batch(scenes[:8], FRAMES)  # warm-up
-    seconds["learned_cpu_batched"] = best_seconds(lambda: engine.rollout_batch(scenes, FRAMES), args.repeats)
+    runs = {"pybullet_sequential": lambda: [_pybullet(s) for s in scenes],
+            "learned_cpu_batched": lambda: engine.rollout_batch(scenes, FRAMES)}
     if torch.cuda.is_available():
         gpu = LearnedEngine.from_pretrained(args.checkpoint, device="cuda")
         gpu.rollout_batch(scenes[:8], FRAMES)
-        seconds["learned_gpu_batched"] = best_seconds(lambda: gpu.rollout_batch(scenes, FRAMES), args.repeats)
+        runs["learned_gpu_batched"] = lambda: gpu.rollout_batch(scenes, FRAMES)
+    with multiprocessing.get_context("spawn").Pool(cores, initializer=retain_freed_memory) as pool:
+        pool.map(_pybullet, scenes[:cores])  # warm the workers
+        runs[f"pybullet_{cores}_processes"] = lambda: pool.map(_pybullet, scenes, chunksize=8)
+        seconds.update(best_seconds_interleaved(runs, args.repeats))
 
     results["speedup"] = {f"{learned} vs {reference}": seconds[reference] / seconds[learned]
                           for learned in seconds if learned.startswith("learned")

@@ -15,7 +15,8 @@ from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
 from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.features import (
-    EDGE_FEATURES, GRAVITY, LOOKAHEAD_FEATURES, contact_patch, floor_clearance, floor_lookahead, graph_inputs,
+    EDGE_FEATURES, GRAVITY, LOOKAHEAD_FEATURES, PATCH_WIDTH, contact_patch, floor_clearance, floor_lookahead,
+    graph_inputs, support,
 )
 from simulation.dynamics.integrate import advance, targets
 from simulation.dynamics.rollout import batch_tables, given_motion, rollout
@@ -88,6 +89,49 @@ def test_contact_patch_finds_the_touching_corner_face_or_rim():
     lower_edge = tilted @ torch.tensor([0.0, -0.2, -0.05])
     torch.testing.assert_close(centre[1], lower_edge, atol=1e-4, rtol=0)
     torch.testing.assert_close(centre[2], torch.tensor([0.0, 0.0, -0.15]), atol=1e-6, rtol=0)
+
+
+def test_contact_patch_closed_form_is_the_weighted_mean_of_the_eight_keypoints():
+    """The patch by its definition: the box part's 8 corners moved by the disc's and the
+    ball's support points, each weighted by exp(-(furthest reach - its reach) / PATCH_WIDTH)."""
+    generator = torch.Generator().manual_seed(0)
+    E = 64
+    geometry = torch.rand(E, 5, generator=generator, dtype=torch.float64) * 0.2 * (torch.rand(E, 5, generator=generator) < 0.6)
+    rotation = rotations.to_matrix(rotations.normalise(torch.randn(E, 4, generator=generator, dtype=torch.float64)))
+    direction = torch.nn.functional.normalize(torch.randn(E, 3, generator=generator, dtype=torch.float64), dim=-1)
+    local = torch.einsum("eij,ei->ej", rotation, direction)
+    planar = local[:, :2] / torch.sqrt(local[:, 0:1] ** 2 + local[:, 1:2] ** 2 + 1e-9)
+    corners = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)], dtype=torch.float64)
+    points = (geometry[:, None, :3] * corners + geometry[:, None, 3:4] * torch.cat([planar, torch.zeros(E, 1)], -1)[:, None]
+              + geometry[:, None, 4:5] * local[:, None])
+    reach = (points * local[:, None]).sum(-1)
+    weight = torch.exp((reach - reach.amax(1, keepdim=True)) / PATCH_WIDTH)
+    centre = (points * weight[..., None]).sum(1) / weight.sum(1, keepdim=True)
+    patch, mean_weight = contact_patch(geometry, rotation, direction)
+    torch.testing.assert_close(patch, torch.einsum("eij,ej->ei", rotation, centre), atol=1e-12, rtol=1e-9)
+    torch.testing.assert_close(mean_weight, weight.mean(1), atol=1e-12, rtol=1e-9)
+
+
+def test_contact_edges_are_the_pairs_whose_gap_is_below_the_radius():
+    """The bounding-sphere candidate stage drops no pair: the body-body edges are exactly
+    the ordered pairs whose support-function gap, computed for every pair, is below the
+    radius (tossed objects in mid-air, at several radii)."""
+    family, _, _ = load_family("objects_drop", ["num_frames=2"])
+    table, states = batch_tables([given_motion(episode_scene(family, seed), 2) for seed in range(8)])
+    state = states.map(lambda x: x[:, 0])
+    rotation = rotations.to_matrix(state.orientation)
+    offset = state.position.unsqueeze(1) - state.position.unsqueeze(2)  # (S, receiver, sender, 3)
+    unit = offset / offset.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    gap = (offset.norm(dim=-1) - support(table.geometry.unsqueeze(2), torch.einsum("srij,srni->srnj", rotation, unit))
+           - support(table.geometry.unsqueeze(1), -torch.einsum("snij,srni->srnj", rotation, unit)))
+    bodies = table.kind == BODY
+    for radius in (0.05, 0.2, 0.5):
+        _, (scene, receiver, sender, _) = graph_inputs(table, state, radius, 12)
+        between_bodies = bodies[scene, sender]
+        edges = set(zip(scene[between_bodies].tolist(), receiver[between_bodies].tolist(), sender[between_bodies].tolist()))
+        near = bodies.unsqueeze(2) & bodies.unsqueeze(1) & ~torch.eye(table.kind.shape[1], dtype=torch.bool) & (gap < radius)
+        assert edges == set(map(tuple, near.nonzero().tolist()))
+        assert len(edges) > 0
 
 
 def test_rolling_ball_has_no_slip_at_the_floor_and_a_sliding_one_does():

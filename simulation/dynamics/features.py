@@ -49,7 +49,6 @@ EDGE_FEATURES = 21 + len(GAP_SCALES) + 1 + 11 + LOOKAHEAD_FEATURES
 GRAVITY = 9.81  # m/s^2, down: the lookahead's free fall (the model is trained under standard gravity)
 EDGE_KINDS = 4  # solid -> body, floor -> body, humanoid link -> body, carrier -> light
 _EPS = 1e-9
-_CORNERS = torch.tensor([[x, y, z] for x in (-1.0, 1.0) for y in (-1.0, 1.0) for z in (-1.0, 1.0)])
 
 
 def support(geometry: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
@@ -66,17 +65,22 @@ def contact_patch(geometry: torch.Tensor, rotation: torch.Tensor, direction: tor
 
     The keypoints are the box part's 8 corners, each moved by the disc's and the ball's
     support points along the direction (so a cylinder's are the two rim points of its caps
-    that reach furthest). Each weighs ``exp(-(support - reach) / PATCH_WIDTH)``. Returns the
+    that reach furthest). Each weighs ``exp(-(furthest reach - its reach) / PATCH_WIDTH)``. Returns the
     weighted mean keypoint (E, 3) as a world offset from the shape's centre in m, and the
-    mean weight (E,) in (0, 1]: 1/8 for a box on a corner, 1/2 flat on a face."""
+    mean weight (E,) in (0, 1]: 1/8 for a box on a corner, 1/2 flat on a face.
+
+    Computed in closed form: with ``a = half_extents * local_direction``, a corner's weight
+    is a product over the three axes of 1 (the corner's sign matches a's) or
+    ``exp(-2 |a_i| / PATCH_WIDTH)``, so the weighted mean corner is
+    ``half_extents * tanh(a / PATCH_WIDTH)`` and the mean weight
+    ``prod_i (1 + exp(-2 |a_i| / PATCH_WIDTH)) / 8``."""
     local = torch.einsum("eij,ei->ej", rotation, direction)
     planar = local[:, :2] / torch.sqrt(local[:, 0:1] ** 2 + local[:, 1:2] ** 2 + _EPS)
     disc = geometry[:, 3:4] * torch.cat([planar, torch.zeros_like(planar[:, :1])], dim=-1)
-    points = geometry[:, None, :3] * _CORNERS.to(geometry) + (disc + geometry[:, 4:5] * local).unsqueeze(1)  # (E, 8, 3)
-    reach = (points * local.unsqueeze(1)).sum(-1)
-    weight = torch.exp((reach - reach.amax(-1, keepdim=True)) / PATCH_WIDTH)
-    centre = (points * weight.unsqueeze(-1)).sum(1) / weight.sum(-1, keepdim=True)
-    return torch.einsum("eij,ej->ei", rotation, centre), weight.mean(-1)
+    a = geometry[:, :3] * local
+    centre = geometry[:, :3] * torch.tanh(a / PATCH_WIDTH) + disc + geometry[:, 4:5] * local
+    weight = (1.0 + torch.exp(-2.0 * a.abs() / PATCH_WIDTH)).prod(-1) / 8.0
+    return torch.einsum("eij,ej->ei", rotation, centre), weight
 
 
 def gap_basis(gap: torch.Tensor) -> torch.Tensor:
@@ -150,40 +154,44 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     kind = table.kind
     S, N = kind.shape
     p = state.position
-    offset = p.unsqueeze(1) - p.unsqueeze(2)  # (S, r, s, 3): sender - receiver
-    distance = offset.norm(dim=-1)
-    unit = offset / distance.clamp_min(1e-6).unsqueeze(-1)
-    unit_r = torch.einsum("srij,srni->srnj", rotation, unit)  # the direction in the receiver's frame
-    unit_s = torch.einsum("snij,srni->srnj", rotation, unit)  # ... and in the sender's
-    gap = distance - support(table.geometry.unsqueeze(2), unit_r) - support(table.geometry.unsqueeze(1), -unit_s)
-
+    # Candidate pairs first, by bounding spheres: a shape reaches at most ``bound`` from its
+    # centre, so a pair farther apart than the radius plus both bounds (and a millimetre
+    # for rounding) is not an edge. The exact gap is then computed for the candidates only.
+    bound = table.geometry[..., :3].norm(dim=-1) + table.geometry[..., 3] + table.geometry[..., 4]
+    near = (p.unsqueeze(1) - p.unsqueeze(2)).norm(dim=-1) - bound.unsqueeze(2) - bound.unsqueeze(1) < radius + 1e-3
     receiver_body = (kind == BODY).unsqueeze(2)
     solid = ((kind == BODY) | (kind == FIXED) | (kind == LINK)).unsqueeze(1)
     eye = torch.eye(N, dtype=torch.bool, device=kind.device).unsqueeze(0)
-    contact = receiver_body & solid & ~eye & (gap < radius)
     floor = receiver_body & (kind == FLOOR).unsqueeze(1)
     carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N, device=kind.device).reshape(1, 1, N))
-    scene, receiver, sender = torch.nonzero(contact | floor | carried, as_tuple=True)
-    r, s = scene * N + receiver, scene * N + sender  # flat entity indices: gathers by index_select
+    scene, receiver, sender = torch.nonzero((receiver_body & solid & ~eye & near) | floor | carried, as_tuple=True)
 
     def at(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         return x.reshape((S * N,) + x.shape[2:]).index_select(0, index)
 
-    d = offset.reshape(S * N * N, 3).index_select(0, r * N + sender)
-    dist = distance.reshape(-1).index_select(0, r * N + sender)
-    g = gap.reshape(-1).index_select(0, r * N + sender)
+    r, s = scene * N + receiver, scene * N + sender  # flat entity indices: gathers by index_select
+    d = at(p, s) - at(p, r)  # sender - receiver
+    dist = d.norm(dim=-1)
+    unit = d / dist.clamp_min(1e-6).unsqueeze(-1)
+    rot_r, rot_s = at(rotation, r), at(rotation, s)
+    geometry_r, geometry_s = at(table.geometry, r), at(table.geometry, s)
+    g = (dist - support(geometry_r, torch.einsum("eij,ei->ej", rot_r, unit))
+         - support(geometry_s, -torch.einsum("eij,ei->ej", rot_s, unit)))
     kind_r, kind_s = at(kind, r), at(kind, s)
     is_floor = kind_s == FLOOR
+    kept = (is_floor | (kind_r == LIGHT) | (g < radius)).nonzero().squeeze(1)
+    scene, receiver, sender, r, s, d, dist, g, rot_r, rot_s, geometry_r, geometry_s, kind_r, kind_s, is_floor = (
+        x.index_select(0, kept) for x in
+        (scene, receiver, sender, r, s, d, dist, g, rot_r, rot_s, geometry_r, geometry_s, kind_r, kind_s, is_floor))
     z_r = at(p, r)[:, 2]
     d = torch.where(is_floor.unsqueeze(-1), torch.stack([torch.zeros_like(z_r), torch.zeros_like(z_r), -z_r], -1), d)
     dist = torch.where(is_floor, z_r.abs(), dist)
     g = torch.where(is_floor, at(clearance, r), torch.where(kind_r == LIGHT, dist, g))
-    rot_r, rot_s = at(rotation, r), at(rotation, s)
     in_receiver = torch.einsum("eij,ei->ej", rot_r, d)
     in_sender = -torch.einsum("eij,ei->ej", rot_s, d)
     towards = d / dist.clamp_min(1e-6).unsqueeze(-1)  # receiver -> sender (down for the floor)
     E = len(r)
-    patches, weights = contact_patch(torch.cat([at(table.geometry, r), at(table.geometry, s)]), torch.cat([rot_r, rot_s]),
+    patches, weights = contact_patch(torch.cat([geometry_r, geometry_s]), torch.cat([rot_r, rot_s]),
                                      torch.cat([towards, -towards]))
     patch_r, patch_s, weight_r, weight_s = patches[:E], patches[E:], weights[:E], weights[E:]
     v_r, v_s = at(state.velocity, r), at(state.velocity, s)

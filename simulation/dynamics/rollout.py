@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from simulation.bodies import PRIMITIVES, primitive_body
+from simulation.dynamics.allocator import retain_freed_memory
 from simulation.dynamics.entities import (
     EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
@@ -43,7 +44,7 @@ def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState
     return model.target_normaliser.inverse(model(nodes, edges))
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_frames: int,
             progress: bool = False, sleep: SleepRule | None = None, floor: bool = False) -> EntityState:
     """Roll S scenes out from frame 0 of ``given`` for ``num_frames`` frames.
@@ -79,12 +80,15 @@ class LearnedEngine(Engine):
     velocities are mean velocities over the last frame (see
     :mod:`simulation.dynamics.entities`). Bodies at rest are deactivated by ``sleep``
     (:mod:`simulation.dynamics.sleep`; None turns it off), and bodies are kept out of the
-    floor by ``floor`` (:mod:`simulation.dynamics.floor`). No contact events are recorded."""
+    floor by ``floor`` (:mod:`simulation.dynamics.floor`). No contact events are recorded.
+    Creating the engine sets the process's malloc to keep freed memory
+    (:func:`~simulation.dynamics.allocator.retain_freed_memory`)."""
 
     name = "learned"
 
     def __init__(self, model: DynamicsModel, device: str | torch.device = "cpu", sleep: SleepRule | None = SleepRule(),
                  floor: bool = True):
+        retain_freed_memory()
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.sleep = sleep
@@ -175,11 +179,12 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     arrays = {k: np.repeat(v[None], T, axis=0) for k, v in bodies.items()}
     arrays["time"] = np.arange(T) / fps
     arrays.update(humanoid_arrays)
-    first = light_states(scene, np.zeros(1), bodies["body_position"][None], bodies["body_orientation"][None])
-    kept = slice(None) if lights else slice(0)
-    arrays.update({k: np.repeat(v[:, kept], T, axis=0) for k, v in first.items()})
+    kept = scene.lights if lights else []
+    first = light_states(scene.model_copy(update={"lights": kept}), np.zeros(1), bodies["body_position"][None],
+                         bodies["body_orientation"][None])
+    arrays.update({k: np.repeat(v, T, axis=0) for k, v in first.items()})
     return Trajectory(fps=fps, physics_hz=scene.physics_hz, states=SceneState(**arrays), bodies=infos,
-                      lights=[light_info(light) for light in scene.lights[kept]], humanoids=humanoids, contacts=[],
+                      lights=[light_info(light) for light in kept], humanoids=humanoids, contacts=[],
                       scene=scene_record(scene))
 
 
