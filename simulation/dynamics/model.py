@@ -99,8 +99,9 @@ class InteractionBlock(nn.Module):
         The edge MLP reads ``[edge, sender node, receiver node]`` and the node MLP
         ``[node, summed messages]``. Their first layers are applied to each part separately
         (the weight's column blocks), the node parts before gathering them onto the edges:
-        the same function as on the concatenation, with a third of the edge MLP's first
-        layer work, since there are about twice as many edges as nodes."""
+        the same function as on the concatenation, without copying it, and with about two
+        thirds of the edge MLP's first-layer work (there are about twice as many edges as
+        nodes)."""
         L = nodes.shape[-1]
         first, rest = self.edge[0], self.edge[1:]
         hidden = nn.functional.linear(edges, first.weight[:, :L], first.bias)
