@@ -447,12 +447,15 @@ def test_other_frame_rates_are_resampled_from_the_model_rate():
 
 
 @shipped
-def test_constraints_and_unknown_engine_are_one_line_errors(capsys):
+def test_constraints_other_gravity_and_unknown_engine_are_one_line_errors(capsys):
     assert main(["simulate", "pendulum_lamp", "dynamics=learned", "-q"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "constraints" in err
     assert main(["simulate", "stacked_blocks", "dynamics=neural", "-q"]) == 2
     assert "expected pybullet or learned" in capsys.readouterr().err
+    assert main(["simulate", "stacked_blocks", "dynamics=learned", "scene.gravity=[0,0,-1.62]", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gravity" in err and "dynamics=pybullet" in err
 
 
 def test_train_command_config_errors_are_one_line(capsys, tmp_path):

@@ -21,7 +21,7 @@ from simulation.dynamics.allocator import retain_freed_memory
 from simulation.dynamics.entities import (
     EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
 )
-from simulation.dynamics.features import graph_inputs
+from simulation.dynamics.features import GRAVITY, graph_inputs
 from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
@@ -163,6 +163,9 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     Nothing is simulated."""
     if scene.constraints:
         raise SceneError("constraints", "the learned dynamics model has no joints; use dynamics=pybullet for scenes with constraints")
+    if not np.allclose(scene.gravity, (0.0, 0.0, -GRAVITY), atol=1e-3):
+        raise SceneError("gravity", f"the learned dynamics model is trained under (0, 0, -{GRAVITY}) m/s^2, got "
+                         f"{tuple(scene.gravity)}; use dynamics=pybullet for other gravity")
     fps = fps or scene.fps
     T = num_frames
     if built_in_pybullet(scene):
