@@ -171,8 +171,7 @@ def given_motion(scene: Scene, num_frames: int, initial: SceneState | None = Non
     if built_in_pybullet(scene):
         infos, bodies, humanoid_arrays, humanoids = _built_motion(scene, T, fps, client)
     else:
-        base_dir = scene.base_dir
-        pairs = [primitive_body(obj, base_dir) for obj in scene.objects]
+        pairs = [primitive_body(obj, scene.base_dir) for obj in scene.objects]
         infos, humanoids = [info for info, _ in pairs], []
         bodies = {k: np.array([state[k] for _, state in pairs], dtype=float).reshape(len(pairs), -1) for k in BODY_KEYS}
         humanoid_arrays = {"humanoid_keypoints": np.zeros((T, 0, 18, 3)), "humanoid_link_position": np.zeros((T, 0, 0, 3)),

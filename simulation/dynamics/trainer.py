@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from simulation.dynamics.allocator import retain_freed_memory
 from simulation.dynamics.model import DynamicsConfig, DynamicsModel
 from simulation.dynamics.training import Group, TrainConfig, fit_normalisers, rollout_loss, sample_batch, validate
 
@@ -107,7 +106,6 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
     then unused) instead of a new one: fine-tuning, with a fresh optimiser and schedule."""
     from accelerate import Accelerator
 
-    retain_freed_memory()  # many megabyte-sized activations a step (see simulation.dynamics.allocator)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / "checkpoint"
