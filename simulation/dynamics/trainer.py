@@ -137,7 +137,7 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
     running, started = [], time.perf_counter()
     stop = min(config.steps, until or config.steps)
     while step < stop:
-        table, frames = sample_batch(groups, config.batch_size, config.rollout_steps, generator)
+        table, frames = sample_batch(groups, config.batch_size, config.rollout_steps, generator, config.augment)
         loss = rollout_loss(wrapped, model, table.to(device), frames.map(lambda x: x.to(device)), config, generator)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)

@@ -8,6 +8,11 @@
   perturbed with Gaussian noise, and the target is the change that leads from the *noisy*
   frame to the true next one, so the model learns to correct its own drift and long
   rollouts stay stable.
+* Symmetry augmentation (``augment``): physics under gravity along -z above the plane
+  z = 0 is unchanged by turning the whole scene about the z axis and by mirroring it in a
+  vertical plane (every primitive is mirror-symmetric in its own frame), so each sample is
+  turned by a random yaw and mirrored with chance 1/2: the network sees the same contact
+  in every direction instead of learning each direction from its own samples.
 * ``rollout_steps`` k > 1 makes the loss a multi-step one: from the noisy frame t the model
   rolls out k frames on its own, and the loss averages, over the k steps, the error of each
   step's prediction against the change that would take the model's own state back to the
@@ -28,7 +33,7 @@ import numpy as np
 import torch
 
 from simulation.dynamics import rotations
-from simulation.dynamics.entities import BODY, LIGHT, EntityState, EntityTable
+from simulation.dynamics.entities import BODY, FIXED, LIGHT, LINK, EntityState, EntityTable
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance, output_mask, targets
 from simulation.dynamics.model import DynamicsModel
@@ -50,6 +55,7 @@ class TrainConfig:
     noise_rotation: float = 0.01  # std of the input rotation noise (per axis), rad
     noise_velocity: float = 0.03  # std of the input velocity noise, m/s
     noise_angular_velocity: float = 0.1  # std of the input angular velocity noise, rad/s
+    augment: bool = False  # turn each sample by a random yaw and mirror it with chance 1/2
     rollout_steps: int = 1  # k > 1: loss over k steps of the model's own rollout, gradients through it
     loss: str = "mse"  # mse | l1 (of the normalised outputs); validation reports mse either way
     statistics_batches: int = 100  # batches measured for the normalisation statistics
@@ -81,16 +87,56 @@ class Group:
         return self.table.rows(episodes), self.states.map(lambda x: x[episodes])
 
 
-def sample_batch(groups: list[Group], batch_size: int, history: int, generator: torch.Generator):
+def sample_batch(groups: list[Group], batch_size: int, history: int, generator: torch.Generator,
+                 augment: bool = False):
     """One group (chance proportional to its number of samples) and ``batch_size`` random
     (episode, t) of it with ``t >= history - 1``: returns table (S, N), the frames
-    ``t - history + 1 .. t + 1`` (S, history + 1, N)."""
+    ``t - history + 1 .. t + 1`` (S, history + 1, N), each scene :func:`turned_and_mirrored`
+    if ``augment``."""
     weights = torch.tensor([g.episodes * max(g.frames - history, 0) for g in groups], dtype=torch.float64)
     group = groups[int(torch.multinomial(weights, 1, generator=generator))]
     episodes = torch.randint(group.episodes, (batch_size,), generator=generator)
     start = torch.randint(group.frames - history, (batch_size,), generator=generator)
     frames = start.unsqueeze(1) + torch.arange(history + 1).unsqueeze(0)
-    return group.table.rows(episodes), group.states.map(lambda x: x[episodes.unsqueeze(1), frames])
+    table, states = group.table.rows(episodes), group.states.map(lambda x: x[episodes.unsqueeze(1), frames])
+    return table, turned_and_mirrored(table, states, generator) if augment else states
+
+
+def turned_and_mirrored(table: EntityTable, frames: EntityState, generator: torch.Generator) -> EntityState:
+    """``frames`` (S, T, N) with each scene turned about the world z axis by a random angle
+    and mirrored in the x-z plane (y -> -y) with chance 1/2: positions, velocities and light
+    directions transform as vectors, angular velocities as pseudovectors (mirroring maps w
+    to (-wx, wy, -wz)), and the orientations of solids (bodies, fixed bodies, humanoid
+    links) as ``R -> M R M`` (quaternion (x, y, z, w) -> (-x, y, -z, w)), then turned; the
+    floor's and lights' identity orientations stay. Colours and intensities do not change."""
+    S = table.kind.shape[0]
+    angle = torch.rand(S, generator=generator) * (2 * torch.pi)
+    sign = 1.0 - 2.0 * (torch.rand(S, generator=generator) < 0.5).float()  # -1: mirrored
+    cos, sin, zero, one = torch.cos(angle), torch.sin(angle), torch.zeros(S), torch.ones(S)
+    turn = torch.stack([cos, -sin, zero, sin, cos, zero, zero, zero, one], -1).reshape(S, 1, 1, 3, 3)
+    mirror = torch.diag_embed(torch.stack([one, sign, one], -1)).reshape(S, 1, 1, 3, 3)
+    vector = (turn @ mirror).to(frames.position)
+    pseudo = (turn @ (mirror * sign.reshape(S, 1, 1, 1, 1))).to(frames.position)
+
+    def apply(matrix: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return (matrix @ v.unsqueeze(-1)).squeeze(-1)
+
+    q, flip = frames.orientation, sign.reshape(S, 1, 1).to(frames.orientation)
+    mirrored_q = torch.stack([q[..., 0] * flip, q[..., 1], q[..., 2] * flip, q[..., 3]], -1)
+    half = torch.stack([zero, zero, torch.sin(angle / 2), torch.cos(angle / 2)], -1).reshape(S, 1, 1, 4)
+    solid = ((table.kind == BODY) | (table.kind == FIXED) | (table.kind == LINK)).reshape(S, 1, -1, 1)
+    orientation = torch.where(solid, rotations.normalise(rotations.multiply(half.to(q), mirrored_q)), q)
+    return dataclasses.replace(
+        frames,
+        position=apply(vector, frames.position),
+        orientation=orientation,
+        velocity=apply(vector, frames.velocity),
+        previous_velocity=apply(vector, frames.previous_velocity),
+        angular_velocity=apply(pseudo, frames.angular_velocity),
+        previous_angular_velocity=apply(pseudo, frames.previous_angular_velocity),
+        direction=apply(vector, frames.direction),
+        direction_change=apply(vector, frames.direction_change),
+    )
 
 
 def add_noise(table: EntityTable, state: EntityState, config: TrainConfig, generator: torch.Generator) -> EntityState:
@@ -158,7 +204,7 @@ def fit_normalisers(model: DynamicsModel, groups: list[Group], config: TrainConf
     """Measure input and target statistics on ``config.statistics_batches`` noisy batches."""
     nodes, edges, outputs, masks = [], [], [], []
     for _ in range(config.statistics_batches):
-        table, frames = sample_batch(groups, config.batch_size, 1, generator)
+        table, frames = sample_batch(groups, config.batch_size, 1, generator, config.augment)
         (node, edge), target, mask = training_pair(model, table, frames, config, generator)
         valid = table.kind >= 0
         nodes.append(node[valid])
