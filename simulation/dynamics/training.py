@@ -55,7 +55,7 @@ class TrainConfig:
     noise_rotation: float = 0.01  # std of the input rotation noise (per axis), rad
     noise_velocity: float = 0.03  # std of the input velocity noise, m/s
     noise_angular_velocity: float = 0.1  # std of the input angular velocity noise, rad/s
-    augment: bool = False  # turn each sample by a random yaw and mirror it with chance 1/2
+    augment: bool = False  # turn each sample by a random yaw and mirror it with chance 1/2 (the shipped recipe does)
     rollout_steps: int = 1  # k > 1: loss over k steps of the model's own rollout, gradients through it
     loss: str = "mse"  # mse | l1 (of the normalised outputs); validation reports mse either way
     statistics_batches: int = 100  # batches measured for the normalisation statistics
