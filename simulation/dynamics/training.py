@@ -12,7 +12,9 @@
   z = 0 is unchanged by turning the whole scene about the z axis and by mirroring it in a
   vertical plane (every primitive is mirror-symmetric in its own frame), so each sample is
   turned by a random yaw and mirrored with chance 1/2: the network sees the same contact
-  in every direction instead of learning each direction from its own samples.
+  in every direction instead of learning each direction from its own samples. (A mesh
+  that is not mirror-symmetric makes the mirror inexact: turn ``augment`` off for data with
+  such meshes; the bundled families have primitives only.)
 * ``rollout_steps`` k > 1 makes the loss a multi-step one: from the noisy frame t the model
   rolls out k frames on its own, and the loss averages, over the k steps, the error of each
   step's prediction against the change that would take the model's own state back to the
