@@ -29,6 +29,11 @@ class Engine(ABC):
         Frame 0 of the result is the initial state. ``progress`` shows a progress bar
         on stderr when the rollout takes more than a few seconds."""
 
+    @abstractmethod
+    def step_rate(self, scene: Scene) -> float:
+        """Steps per simulated second (Hz) this engine takes on ``scene``: physics steps
+        for a simulator, network calls for a learned model."""
+
 
 def make_engine(name: str) -> Engine:
     """The engine called ``name``: ``pybullet``, or ``learned`` (the learned world model

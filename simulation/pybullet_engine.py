@@ -276,6 +276,9 @@ class PybulletEngine(Engine):
     def __init__(self, contacts: bool = True):
         self.contacts = contacts
 
+    def step_rate(self, scene: Scene) -> float:
+        return float(scene.physics_hz)
+
     def rollout(
         self,
         scene: Scene,

@@ -155,6 +155,9 @@ class ShiftedEngine(Engine):
         self.pybullet = PybulletEngine(contacts=False)
         self.batches = 0
 
+    def step_rate(self, scene):
+        return self.pybullet.step_rate(scene)
+
     def rollout(self, scene, initial=None, num_frames=None, progress=False):
         if initial is None:
             initial = self.pybullet.rollout(scene, num_frames=1).states[0]

@@ -18,7 +18,8 @@ class SimulationReport:
 
     trajectory: Trajectory
     wall_seconds: float
-    physics_steps: int
+    steps: int
+    step_rate: float
     files: tuple[Path, ...]
 
     @property
@@ -37,7 +38,7 @@ class SimulationReport:
             f"{name}: {len(traj)} frames ({self.simulated_seconds:.2f} s at {traj.fps} fps), "
             f"{len(traj.bodies)} bodies, {len(traj.humanoids)} humanoids, {len(traj.lights)} lights, "
             f"{len(traj.contacts)} contact events\n"
-            f"{self.physics_steps} physics steps at {traj.physics_hz} Hz in {self.wall_seconds:.2f} s "
+            f"{self.steps} engine steps at {self.step_rate:g} Hz in {self.wall_seconds:.2f} s "
             f"(real-time factor {self.real_time_factor:.1f}x, engine {traj.engine})\n"
             + "".join(f"wrote {path}\n" for path in self.files)
         ).rstrip("\n")
@@ -51,5 +52,6 @@ def simulate(config: RunConfig, out_dir: Path | None, progress: bool = False) ->
     trajectory = engine.rollout(config.scene, progress=progress)
     wall = time.perf_counter() - start
     files = trajectory.save(out_dir) if out_dir is not None else ()
-    steps = (len(trajectory) - 1) * config.scene.substeps
-    return SimulationReport(trajectory=trajectory, wall_seconds=wall, physics_steps=steps, files=tuple(files))
+    rate = engine.step_rate(config.scene)
+    steps = round((len(trajectory) - 1) / trajectory.fps * rate)
+    return SimulationReport(trajectory=trajectory, wall_seconds=wall, steps=steps, step_rate=rate, files=tuple(files))

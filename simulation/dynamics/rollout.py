@@ -100,6 +100,9 @@ class LearnedEngine(Engine):
         """The engine of the checkpoint in ``folder`` (default: the shipped one)."""
         return cls(DynamicsModel.from_pretrained(folder or DEFAULT_CHECKPOINT), device, sleep, floor)
 
+    def step_rate(self, scene: Scene) -> float:
+        return float(self.model.config.fps)
+
     def rollout(self, scene: Scene, initial: SceneState | None = None, num_frames: int | None = None,
                 progress: bool = False) -> Trajectory:
         return self.rollout_batch([scene], num_frames or scene.frame_count, [initial], progress)[0]
