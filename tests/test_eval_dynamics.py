@@ -203,6 +203,11 @@ def test_cli_writes_the_report_plots_and_a_side_by_side_video(tmp_path, capsys):
     frames, fps = read_video(out / "side_by_side_0.mp4")
     assert frames.shape == (25, 32, 64, 3) and fps == 12
     assert "chaos" in printed and "goals on objects_drop: met" in printed
+    hits = report["collision"]["ball_into_box"]
+    assert list(hits) == ["1.3", "2.5"] and all(hit["engine"] == hit["pybullet"] for hit in hits.values())
+    slow, fast = hits["1.3"]["pybullet"], hits["2.5"]["pybullet"]
+    assert max(slow["max_penetration_m"], fast["max_penetration_m"]) < 0.005  # pybullet keeps them apart
+    assert 0.05 < slow["box_moved_m"] < fast["box_moved_m"] and "ball into box at 2.5 m/s" in printed
 
 
 @pytest.mark.parametrize("arguments, expected", [

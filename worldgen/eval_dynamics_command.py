@@ -22,6 +22,8 @@ prints a table. dynamics_eval.json (m, rad, mm, J; horizons in frames; null = un
                  "finite_energy_episodes", "energy_relative": {"0", "24", "240", "end"},
                  "energy_growth": {"mean", "max"}, "energy_jump_frames", "energy_curve": [frames]}},
         "seconds": {stage: wall seconds}}},
+     "collision": {"ball_into_box": {SPEED: {"engine" | "pybullet": {"max_penetration_m", "box_moved_m",
+        "ball_end_x_m"}}}} (:mod:`worldgen.eval_collision`),
      "goals": {"family": "objects_drop", "checks": {name: {"value", "threshold", "met", "pybullet"}}, "met"} or null,
      "seconds": {stage: wall seconds}, "files": [paths]}"""
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from worldgen.eval_collision import ball_into_box
 from worldgen.eval_dynamics import HORIZONS
 from worldgen.eval_dynamics_run import FamilyRun, Settings, evaluate_family, goals
 from worldgen.eval_video import parse_count, write_json
@@ -144,6 +147,9 @@ def cmd_eval_dynamics(args) -> int:
         runs[name] = evaluate_family(engine, family, settings)
         seconds[name] = sum(runs[name].report["seconds"].values())
     reports = {name: run.report for name, run in runs.items()}
+    stage = time.perf_counter()
+    collision = {"ball_into_box": ball_into_box(engine)}
+    seconds["collision"] = time.perf_counter() - stage
     files = []
     stage = time.perf_counter()
     first = next(iter(families))
@@ -164,6 +170,7 @@ def cmd_eval_dynamics(args) -> int:
                  "floor_projection": args.engine == "learned" and not args.no_floor_projection}
     report = {"format": FORMAT, "arguments": arguments,
               "engine": engine.name, "checkpoint": checkpoint, "horizons": list(HORIZONS), "families": reports,
+              "collision": collision,
               "goals": goals(reports.get("objects_drop")), "seconds": seconds}
     report["files"] = [str(p) for p in [*files, out / "dynamics_eval.json"]]
     write_json(out / "dynamics_eval.json", report)
@@ -248,6 +255,11 @@ def format_table(report: dict) -> str:
                          f"{_num(r['energy_growth']['mean'])} max {_num(r['energy_growth']['max'])}, "
                          f"{r['energy_jump_frames']} frames +1% E0")
         lines.append("")
+    for speed, outcome in report["collision"]["ball_into_box"].items():
+        lines.append(f"{'ball into box at ' + speed + ' m/s':<31}" + "; ".join(
+            f"{who} penetration {_num(r['max_penetration_m'])} m, box moved {_num(r['box_moved_m'])} m, "
+            f"ball ends at x {_num(r['ball_end_x_m'])} m" for who, r in outcome.items()))
+    lines.append("")
     if report["goals"] is not None:
         checks = report["goals"]["checks"]
         met = {True: "met", False: "NOT met", None: "not measured"}
