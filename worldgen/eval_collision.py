@@ -46,5 +46,8 @@ def ball_into_box(engine: Engine, speeds=SPEEDS) -> dict:
     """Per speed (key: the speed as text, m/s): :func:`collision_outcome` of ``engine`` and
     of pybullet."""
     reference = PybulletEngine(contacts=False)
-    return {f"{speed:g}": {"engine": collision_outcome(engine, scene), "pybullet": collision_outcome(reference, scene)}
-            for speed in speeds for scene in [ball_into_box_scene(speed)]}
+    outcomes = {}
+    for speed in speeds:
+        scene = ball_into_box_scene(speed)
+        outcomes[f"{speed:g}"] = {"engine": collision_outcome(engine, scene), "pybullet": collision_outcome(reference, scene)}
+    return outcomes
