@@ -506,3 +506,20 @@ def test_train_command_config_errors_are_one_line(capsys, tmp_path):
     assert "train.loss: expected one of mse, l1, got 'huber'" in capsys.readouterr().err
     assert main(["train", "dynamics", f"init={tmp_path}", f"run_dir={tmp_path}"]) == 2
     assert "init: " in capsys.readouterr().err
+    assert main(["train", "dynamics", "episodes=0", f"run_dir={tmp_path}"]) == 2
+    assert "episodes: expected a positive number of episodes or null, got 0" in capsys.readouterr().err
+
+
+def test_train_command_trains_on_the_first_episodes_when_asked(tmp_path):
+    """``episodes=N`` trains on the first N episodes of each dataset (learning curves) and
+    says so in training.json; the model it writes loads."""
+    data = tmp_path / "drop"
+    assert main(["dataset", "generate", "objects_drop", "num_frames=5", "--states-only", "--episodes", "3",
+                 "--workers", "1", "-q", "-o", str(data)]) == 0
+    argv = ["train", "dynamics", "-q", f"data={data}", "validation=[]", "train.steps=2", "train.batch_size=4",
+            "train.statistics_batches=1", "model.latent=8", "model.hidden_layers=1", "model.message_steps=1"]
+    for episodes, expected in (("2", 2), ("null", 3)):
+        out = tmp_path / f"model_{episodes}"
+        assert main([*argv, f"episodes={episodes}", f"run_dir={tmp_path}/run_{episodes}", f"output={out}"]) == 0
+        assert json.loads((out / "training.json").read_text())["episodes"] == {"drop": expected}
+        DynamicsModel.from_pretrained(out)

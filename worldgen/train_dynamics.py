@@ -46,14 +46,17 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
         raise SceneError("data", "expected a dataset folder (data=DIR) or a list of them", "command line")
     if config["train"]["loss"] not in LOSSES:
         raise SceneError("train.loss", f"expected one of {', '.join(LOSSES)}, got {config['train']['loss']!r}", "command line")
+    episodes = config.get("episodes")
+    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
+        raise SceneError("episodes", f"expected a positive number of episodes or null, got {episodes!r}", "command line")
     if config["device"] not in ("auto", "cpu"):
         raise SceneError("device", f"expected auto or cpu, got {config['device']!r}", "command line")
     return config
 
 
-def dataset_trajectories(root: str | Path) -> list:
-    """Every stored episode's Trajectory in a dataset folder (reads only the trajectory
-    members)."""
+def dataset_trajectories(root: str | Path, episodes: int | None = None) -> list:
+    """The Trajectory of every stored episode in a dataset folder, or of its first
+    ``episodes`` (reads only the trajectory members)."""
     from simulation.state import Trajectory
     from worldgen.dataset.encoding import load_npz
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
@@ -63,7 +66,7 @@ def dataset_trajectories(root: str | Path) -> list:
     except DatasetFormatError as err:
         raise SceneError("data", str(err), "command line") from None
     trajectories = []
-    for index, entry in enumerate(dataset.samples):
+    for index, entry in enumerate(dataset.samples[:episodes]):
         member = dataset.raw_members(index, all_fields=False)
         if "trajectory.npz" not in member or "trajectory.json" not in member:
             raise SceneError("data", f"{root}: episode {entry['key']} has no trajectory", "command line")
@@ -72,12 +75,13 @@ def dataset_trajectories(root: str | Path) -> list:
     return trajectories
 
 
-def load_group(root: str | Path, fps: int):
-    """A training group of all episodes of a dataset folder (recorded at ``fps``)."""
+def load_group(root: str | Path, fps: int, episodes: int | None = None):
+    """A training group of the episodes of a dataset folder (recorded at ``fps``): all, or
+    the first ``episodes``."""
     from simulation.dynamics.rollout import batch_tables
     from simulation.dynamics.training import Group
 
-    trajectories = dataset_trajectories(root)
+    trajectories = dataset_trajectories(root, episodes)
     if not trajectories:
         raise SceneError("data", f"{root}: no episodes", "command line")
     rates = {t.fps for t in trajectories}
@@ -109,7 +113,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         config["model"] = dataclasses.asdict(init.config)  # the architecture is the checkpoint's
     started = time.perf_counter()
     fps = config["model"]["fps"]
-    groups = [load_group(root, fps) for root in config["data"]]
+    groups = [load_group(root, fps, config.get("episodes")) for root in config["data"]]
     validation = [load_group(root, fps) for root in config["validation"]]
     loaded = time.perf_counter() - started
     model_config, train_config = DynamicsConfig(**config["model"]), TrainConfig(**config["train"])
