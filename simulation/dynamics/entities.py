@@ -65,6 +65,11 @@ class EntityTable:
         """(S, N) bool: entities whose motion the model predicts (bodies, lights)."""
         return (self.kind == BODY) | (self.kind == LIGHT)
 
+    @property
+    def solid(self) -> torch.Tensor:
+        """(S, N) bool: entities with a shape that collides (bodies, fixed bodies, humanoid links)."""
+        return (self.kind == BODY) | (self.kind == FIXED) | (self.kind == LINK)
+
 
 @dataclass
 class EntityState:

@@ -36,7 +36,7 @@ import dataclasses
 import torch
 
 from simulation.dynamics import rotations
-from simulation.dynamics.entities import BODY, FIXED, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
+from simulation.dynamics.entities import BODY, FLOOR, LIGHT, LINK, NUM_KINDS, EntityState, EntityTable
 from simulation.dynamics.integrate import turned
 
 NODE_FEATURES = 56
@@ -160,7 +160,7 @@ def build_edges(table: EntityTable, state: EntityState, rotation: torch.Tensor, 
     bound = table.geometry[..., :3].norm(dim=-1) + table.geometry[..., 3] + table.geometry[..., 4]
     near = (p.unsqueeze(1) - p.unsqueeze(2)).norm(dim=-1) - bound.unsqueeze(2) - bound.unsqueeze(1) < radius + 1e-3
     receiver_body = (kind == BODY).unsqueeze(2)
-    solid = ((kind == BODY) | (kind == FIXED) | (kind == LINK)).unsqueeze(1)
+    solid = table.solid.unsqueeze(1)
     eye = torch.eye(N, dtype=torch.bool, device=kind.device).unsqueeze(0)
     floor = receiver_body & (kind == FLOOR).unsqueeze(1)
     carried = (kind == LIGHT).unsqueeze(2) & (table.carrier.unsqueeze(2) == torch.arange(N, device=kind.device).reshape(1, 1, N))

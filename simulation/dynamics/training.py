@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from simulation.dynamics import rotations
-from simulation.dynamics.entities import BODY, FIXED, LIGHT, LINK, EntityState, EntityTable
+from simulation.dynamics.entities import BODY, LIGHT, EntityState, EntityTable
 from simulation.dynamics.features import graph_inputs
 from simulation.dynamics.integrate import advance, output_mask, targets
 from simulation.dynamics.model import DynamicsModel
@@ -126,7 +126,7 @@ def turned_and_mirrored(table: EntityTable, frames: EntityState, generator: torc
     q, flip = frames.orientation, sign.reshape(S, 1, 1).to(frames.orientation)
     mirrored_q = torch.stack([q[..., 0] * flip, q[..., 1], q[..., 2] * flip, q[..., 3]], -1)
     half = torch.stack([zero, zero, torch.sin(angle / 2), torch.cos(angle / 2)], -1).reshape(S, 1, 1, 4)
-    solid = ((table.kind == BODY) | (table.kind == FIXED) | (table.kind == LINK)).reshape(S, 1, -1, 1)
+    solid = table.solid.reshape(S, 1, -1, 1)
     orientation = torch.where(solid, rotations.normalise(rotations.multiply(half.to(q), mirrored_q)), q)
     return dataclasses.replace(
         frames,
