@@ -49,10 +49,10 @@ LOSSES = {"mse": torch.square, "l1": torch.abs}  # of the normalised residual
 class TrainConfig:
     """Optimisation and noise settings (units: m, rad, m/s, rad/s)."""
 
-    steps: int = 20000  # the shipped model's first stage (configs/train/dynamics.yaml)
+    steps: int = 60000  # the shipped model's first stage (configs/train/dynamics.yaml)
     batch_size: int = 128  # (episode, frame) samples per step and process
     learning_rate: float = 1e-3
-    final_learning_rate: float = 1e-5  # exponential decay reaches this at the last step
+    final_learning_rate: float = 1e-4  # exponential decay reaches this at the last step
     noise_position: float = 0.002  # std of the input position noise, m
     noise_rotation: float = 0.01  # std of the input rotation noise (per axis), rad
     noise_velocity: float = 0.03  # std of the input velocity noise, m/s
