@@ -339,6 +339,27 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert (tmp_path / "a" / "loss.png").stat().st_size > 0
 
 
+def test_weight_average_is_the_moving_average_of_the_steps_and_resumes(tmp_path):
+    """With ``average_decay`` d the returned model is the moving average of the weights
+    after each step (the first step's weights, then d avg + (1 - d) weights), kept across
+    a resume; the checkpoint still holds the raw weights."""
+    groups = _groups(range(3))
+    config = TrainConfig(steps=3, batch_size=8, statistics_batches=1, checkpoint_every=1, learning_rate=3e-3,
+                         average_decay=0.75)
+    raw = []
+    for until in (1, 2, 3):
+        average = train(SMALL, config, groups, [], tmp_path, cpu=True, progress=False, until=until)
+        raw.append(DynamicsModel.from_pretrained(tmp_path / "checkpoint").state_dict())
+    parameters = {name for name, _ in average.named_parameters()}
+    for name, value in average.state_dict().items():
+        if name in parameters:  # the normalisation statistics (buffers) are fixed, not averaged
+            assert not torch.equal(value, raw[2][name]), name
+            expected = 0.75 * (0.75 * raw[0][name] + 0.25 * raw[1][name]) + 0.25 * raw[2][name]
+            torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-7)
+        else:
+            assert torch.equal(value, raw[2][name]), name
+
+
 def test_multi_step_loss_fine_tunes_a_trained_model(tmp_path):
     """With k = 1 the loss is the one-step loss; fine-tuning a trained model (``init``) on
     the 3-step loss keeps its normalisation and lowers that loss."""

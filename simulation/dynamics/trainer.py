@@ -3,8 +3,8 @@ curves. The recipe (batches, noise, loss, validation) is in
 :mod:`simulation.dynamics.training`.
 
 ``run_dir`` holds ``checkpoint/`` (the model as ``config.json`` + ``model.safetensors``,
-the optimiser's tensors in ``optimizer.safetensors`` and ``trainer.json``: step, random
-state, history), ``history.json`` and ``loss.png``. Re-running with the same ``run_dir``
+the optimiser's tensors in ``optimizer.safetensors``, the weight average in ``average/``
+when ``average_decay`` is set, and ``trainer.json``: step, random state, history), ``history.json`` and ``loss.png``. Re-running with the same ``run_dir``
 resumes from the last checkpoint."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from simulation.dynamics.model import DynamicsConfig, DynamicsModel
@@ -45,12 +46,15 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, path: Path, doc: dict) -> 
 
 
 def save_checkpoint(folder: Path, model: DynamicsModel, optimizer, step: int, generator: torch.Generator,
-                    history: list[dict], train_config: TrainConfig) -> None:
+                    history: list[dict], train_config: TrainConfig, average: AveragedModel | None = None) -> None:
     """Write the resumable state; the folder is replaced only once complete."""
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
     doc = _save_optimizer(optimizer, tmp / "optimizer.safetensors")
+    if average is not None:
+        average.module.save_pretrained(tmp / "average")
+        doc.update(averaged=int(average.n_averaged))
     doc.update(step=step, generator=generator.get_state().tolist(), history=history,
                train=dataclasses.asdict(train_config))
     (tmp / "trainer.json").write_text(json.dumps(doc))
@@ -99,7 +103,8 @@ def plot_history(history: list[dict], path: Path) -> None:
 def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group], validation: list[Group],
           run_dir: str | Path, cpu: bool = False, progress: bool = True, until: int | None = None,
           init: DynamicsModel | None = None) -> DynamicsModel:
-    """Train (or resume training) a model; returns it (unwrapped, on the CPU, eval mode).
+    """Train (or resume training) a model; returns it (unwrapped, on the CPU, eval mode;
+    the weight average when ``config.average_decay`` is set).
     ``until``: stop at this step (checkpointed; the learning-rate schedule still spans
     ``config.steps``), so a run can be done in slices and resumed. ``init``: start from
     this trained model (its architecture and normalisation statistics; ``model_config`` is
@@ -133,6 +138,13 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: decay ** (s + first))
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
+    average = None
+    if config.average_decay > 0:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.average_decay))
+        if doc is not None and "averaged" in doc:
+            average.module.load_state_dict(DynamicsModel.from_pretrained(checkpoint / "average").state_dict())
+            average.n_averaged.fill_(doc["averaged"])
+    evaluated = model if average is None else average.module
     bar = tqdm(total=config.steps, initial=step, unit="step", desc="train dynamics", disable=not progress or not accelerator.is_main_process)
     running, started = [], time.perf_counter()
     stop = min(config.steps, until or config.steps)
@@ -143,6 +155,8 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
         accelerator.backward(loss)
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update_parameters(model)
         step += 1
         running.append(float(loss.detach()))
         bar.update(1)
@@ -153,15 +167,15 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
             running = []
         last = step == stop
         if validation and (step % config.validate_every == 0 or last) and accelerator.is_main_process:
-            model.eval()
-            history.append({"step": step, "validation": validate(model, validation, config)})
-            model.train()
+            evaluated.eval()
+            history.append({"step": step, "validation": validate(evaluated, validation, config)})
+            evaluated.train()
             bar.write(f"step {step}: " + "; ".join(
                 f"{g}: loss {v['one_step_loss']:.4f}, translation {v['translation_error'] or 0:.4f} m, "
                 f"rotation {v['rotation_error'] or 0:.3f} rad" for g, v in history[-1]["validation"].items()))
         if (step % config.checkpoint_every == 0 or last) and accelerator.is_main_process:
-            save_checkpoint(checkpoint, model, optimizer, step, generator, history, config)
+            save_checkpoint(checkpoint, model, optimizer, step, generator, history, config, average)
             (run_dir / "history.json").write_text(json.dumps(history, indent=1))
             plot_history(history, run_dir / "loss.png")
     bar.close()
-    return model.cpu().eval()
+    return evaluated.cpu().eval()

@@ -21,6 +21,9 @@
   true next frame; gradients flow through the whole rollout (backpropagation through
   time), so a small bias that only shows as drift over several frames is penalised as the
   drift it causes. (Best used to fine-tune a model trained one step at a time: ``init``.)
+* ``average_decay`` d > 0 keeps an exponential moving average of the weights (each step
+  ``avg <- d avg + (1 - d) weights``, Polyak averaging): validation and the final model
+  use the average, which smooths out the noise of the last steps' updates.
 * Adam with exponential learning-rate decay; runs through ``accelerate`` (CPU, one GPU, or
   several with ``accelerate launch``); validation on held-out episodes (one-step loss and
   24-frame rollout errors); resumable checkpoints in safetensors + JSON; loss curves as PNG.
@@ -59,6 +62,7 @@ class TrainConfig:
     noise_angular_velocity: float = 0.1  # std of the input angular velocity noise, rad/s
     augment: bool = False  # turn each sample by a random yaw and mirror it with chance 1/2 (the shipped recipe does)
     rollout_steps: int = 1  # k > 1: loss over k steps of the model's own rollout, gradients through it
+    average_decay: float = 0.0  # > 0: validate and output an exponential moving average of the weights with this decay per step
     loss: str = "mse"  # mse | l1 (of the normalised outputs); validation reports mse either way
     statistics_batches: int = 100  # batches measured for the normalisation statistics
     log_every: int = 50  # steps per entry of the training-loss history
