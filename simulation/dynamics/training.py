@@ -52,7 +52,7 @@ LOSSES = {"mse": torch.square, "l1": torch.abs}  # of the normalised residual
 class TrainConfig:
     """Optimisation and noise settings (units: m, rad, m/s, rad/s)."""
 
-    steps: int = 60000  # the shipped model's first stage (configs/train/dynamics.yaml)
+    steps: int = 120000  # the shipped model's first stage (configs/train/dynamics.yaml)
     batch_size: int = 128  # (episode, frame) samples per step and process
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4  # exponential decay reaches this at the last step
