@@ -4,8 +4,9 @@ curves. The recipe (batches, noise, loss, validation) is in
 
 ``run_dir`` holds ``checkpoint/`` (the model as ``config.json`` + ``model.safetensors``,
 the optimiser's tensors in ``optimizer.safetensors``, the weight average in ``average/``
-when ``average_decay`` is set, and ``trainer.json``: step, random state, history), ``history.json`` and ``loss.png``. Re-running with the same ``run_dir``
-resumes from the last checkpoint."""
+when ``average_decay`` is set, and ``trainer.json``: step, random state, history),
+``history.json`` and ``loss.png``. Re-running with the same ``run_dir`` resumes from the
+last checkpoint."""
 
 from __future__ import annotations
 
