@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsModel, rotations
 from simulation.dynamics.entities import BODY
@@ -35,6 +36,19 @@ def test_first_contact_is_the_frame_whose_step_holds_the_impact():
     first = first_contact_frames(table, states, 12, threshold=0.3)
     assert int(first[0, 0]) == math.floor(impact) == 5
     assert int(first[0, 1]) == NEVER
+
+
+def test_held_entities_follow_the_given_states_then_step_from_them():
+    """Teacher forcing in ``rollout``: through frame 3 the bodies are pybullet's, and
+    frame 4 is one network step from pybullet's frame 3."""
+    table, states = _drop()
+    model = DynamicsModel.from_pretrained(DEFAULT_CHECKPOINT).eval()
+    held = rollout(model, table, states, 5, held_until=torch.full(table.kind.shape, 3))
+    assert torch.equal(held.position[:, :4], states.position[:, :4])
+    one_step = rollout(model, table, states.map(lambda x: x[:, 3:]), 2)
+    body = table.kind == BODY
+    assert torch.allclose(held.position[:, 4][body], one_step.position[:, 1][body], atol=1e-6)
+    assert not torch.allclose(held.position[:, 4][body], states.position[:, 4][body], atol=1e-4)
 
 
 def test_network_alone_is_the_plain_rollout_and_late_release_is_exact():

@@ -24,8 +24,8 @@ import torch
 from simulation.dynamics import DynamicsModel, rotations
 from simulation.dynamics.entities import BODY, EntityState, EntityTable
 from simulation.dynamics.features import GRAVITY
-from simulation.dynamics.integrate import advance, targets
-from simulation.dynamics.rollout import predict_changes
+from simulation.dynamics.integrate import targets
+from simulation.dynamics.rollout import rollout
 from worldgen.scene import SceneError
 
 DELAYS = (0, 1, 2, 4, 6, 12)  # frames after the first contact at which bodies are released
@@ -46,21 +46,6 @@ def first_contact_frames(table: EntityTable, states: EntityState, fps: float, th
     return torch.where(departs.any(1), departs.float().argmax(1) + 1, torch.full(departs.shape[::2], NEVER))
 
 
-@torch.inference_mode()
-def released_rollout(model: DynamicsModel, table: EntityTable, states: EntityState, held_until: torch.Tensor) -> EntityState:
-    """(S, T, N) states rolled out by the network from frame 0 of ``states`` (S, T, N),
-    with each entity put back on its true state at every frame t <= ``held_until`` (S, N);
-    kinematic entities follow their true states throughout."""
-    state = states.map(lambda x: x[:, 0])
-    frames = [state]
-    for t in range(1, states.position.shape[1]):
-        following = advance(table, state, predict_changes(model, table, state), model.config.fps)
-        network = table.predicted & (held_until < t)
-        state = following.where(network, states.map(lambda x: x[:, t]))
-        frames.append(state)
-    return EntityState(**{k: torch.stack([getattr(f, k) for f in frames], dim=1) for k in state.fields()})
-
-
 def error_origin(model: DynamicsModel, table: EntityTable, states: EntityState, delays=DELAYS,
                  threshold: float = 0.3) -> dict:
     """Rollout errors of the network alone and with bodies released ``k`` frames after
@@ -74,7 +59,7 @@ def error_origin(model: DynamicsModel, table: EntityTable, states: EntityState, 
     touched = body & (first < NEVER)
 
     def errors(held_until: torch.Tensor) -> dict:
-        out = released_rollout(model, table, states, held_until)
+        out = rollout(model, table, states, states.position.shape[1], held_until=held_until)
         moved = (out.position[:, 1:] - states.position[:, 1:]).norm(dim=-1)
         turned = rotations.angle_between(out.orientation[:, 1:], states.orientation[:, 1:])
         mask = body.unsqueeze(1).expand_as(moved)

@@ -46,13 +46,17 @@ def predict_changes(model: DynamicsModel, table: EntityTable, state: EntityState
 
 @torch.inference_mode()
 def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_frames: int,
-            progress: bool = False, sleep: SleepRule | None = None, floor: bool = False) -> EntityState:
+            progress: bool = False, sleep: SleepRule | None = None, floor: bool = False,
+            held_until: torch.Tensor | None = None) -> EntityState:
     """Roll S scenes out from frame 0 of ``given`` for ``num_frames`` frames.
 
     ``given``: (S, T >= num_frames, N) states; frame 0 is the initial state of every
-    entity, later frames are used only for kinematic entities. ``sleep``: deactivate
-    bodies at rest (see :mod:`simulation.dynamics.sleep`); None: the network alone.
-    ``floor``: lift bodies out of the floor after each step (:mod:`simulation.dynamics.floor`).
+    entity, later frames are used only for kinematic entities and, when ``held_until``
+    (S, N) frame indices is given, for each predicted entity at its frames
+    t <= ``held_until`` (put back on the given state: teacher forcing, for analyses such
+    as :mod:`worldgen.eval_error_origin`). ``sleep``: deactivate bodies at rest (see
+    :mod:`simulation.dynamics.sleep`); None: the network alone. ``floor``: lift bodies out
+    of the floor after each step (:mod:`simulation.dynamics.floor`).
     Returns the (S, num_frames, N) states, frame 0 included."""
     state = given.map(lambda x: x[:, 0])
     frames = [state]
@@ -64,7 +68,8 @@ def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_fr
             following = lift_above_floor(table, following, model.config.fps)
         if sleep is not None:
             following, quiet = sleep.apply(table, state, following, quiet, model.config.fps)
-        state = following.where(predicted, given.map(lambda x: x[:, t]))
+        free = predicted if held_until is None else predicted & (held_until < t)
+        state = following.where(free, given.map(lambda x: x[:, t]))
         frames.append(state)
     return EntityState(**{k: torch.stack([getattr(f, k) for f in frames], dim=1) for k in state.fields()})
 
