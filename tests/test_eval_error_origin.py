@@ -81,5 +81,6 @@ def test_command_reports_and_rejects_bad_input_in_one_line(tmp_path, capsys):
     assert main(["--data", str(data), "--frames", "25", "-o", str(out)]) == 2
     assert main(["--data", str(tmp_path / "missing"), "-o", str(out)]) == 2
     assert main(["--data", str(data), "--checkpoint", str(tmp_path), "-o", str(out)]) == 2
+    assert main(["--data", str(data), "--frames", "2", "-o", str(out)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
-    assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+    assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)

@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.3, help="m/s of velocity change beyond free fall that marks a contact")
     parser.add_argument("-o", "--out", default="out/error_origin.json")
     args = parser.parse_args(argv)
+    for option, value, least in (("--episodes", args.episodes, 1), ("--frames", args.frames, 3)):
+        if value < least:
+            print(f"error: command line: {option}: expected a whole number >= {least}, got {value}", file=sys.stderr)
+            return 2
     try:
         engine, checkpoint = load_engine("learned", args.checkpoint, sleep=False, floor=False)
         model = engine.model
@@ -96,7 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     if group.frames < args.frames:
         print(f"error: {args.data}: episodes have {group.frames} frames; --frames asks for {args.frames}", file=sys.stderr)
         return 2
-    torch.set_num_threads(1)
     report = error_origin(model, group.table, group.states.map(lambda x: x[:, :args.frames]), threshold=args.threshold)
     report.update(data=args.data, checkpoint=checkpoint, episodes=group.episodes)
     print(f"{report['bodies']} bodies, {report['bodies_with_contact']} with a contact, median first contact at frame "
