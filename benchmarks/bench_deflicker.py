@@ -21,19 +21,19 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from bench_render import warp_floor
-from control.flow import exact_flow
 from results_io import write_results
-from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
+
+from renderer.pbr.render import RenderSettings
+from simulation.engines import make_engine
 from worldgen.deflicker.ffmpeg import ffmpeg_deflicker
 from worldgen.deflicker.flow import flow_deflicker
-from worldgen.flicker_injection import brightness_flicker, instance_flicker
+from worldgen.io.video import read_video, write_video
 from worldgen.metrics import psnr, vbench_temporal_flickering, warping_errors
+from worldgen.metrics.flicker_injection import brightness_flicker, instance_flicker
 from worldgen.metrics.frames import as_uint8_frames
+from worldgen.pipelines.clip import render_controls
 from worldgen.scene import load_scene
-from worldgen.video import read_video, write_video
 
 FLOOR_SCENES = ("dominoes", "humanoid_walk", "pendulum_lamp")
 
@@ -42,8 +42,8 @@ def render(name: str, frames: np.ndarray, size: int, spp: int):
     scene = load_scene(name)
     trajectory = make_engine("pybullet").rollout(scene, num_frames=int(frames[-1]) + 1)
     camera = scene.cameras[0].model_copy(update={"resolution": (size, size)})
-    clip = render_trajectory(trajectory, camera, RenderSettings(spp=spp), frames=frames)
-    return clip, exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera), trajectory, camera
+    rendered = render_controls(trajectory, camera, RenderSettings(spp=spp), frames=frames)
+    return rendered.clip, rendered.flow, trajectory, camera
 
 
 def scores(frames: np.ndarray, clean: np.ndarray, flow) -> dict:

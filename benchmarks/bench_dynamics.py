@@ -29,8 +29,8 @@ import multiprocessing
 import os
 
 import torch
-
 from results_io import best_seconds_interleaved, machine, write_results
+
 from simulation.dynamics import DEFAULT_CHECKPOINT, LearnedEngine
 from simulation.dynamics.allocator import retain_freed_memory
 from simulation.pybullet_engine import PybulletEngine

@@ -1,7 +1,7 @@
 """Speed of the temporal metrics on 128x128 x 240-frame clips (target: >= 200 frames/s).
 
 Frames per second (clip frames / seconds, best of ``--repeats``) of each metric and of
-``worldgen.eval_video.evaluate`` with everything on: flow, occlusion, instance ids, a
+``worldgen.eval.video.evaluate`` with everything on: flow, occlusion, instance ids, a
 reference and chunks, i.e. what ``worldgen eval video`` computes after decoding. The clip is
 seeded random data (uint8 frames as decoded from a video, flow of a fraction of a pixel
 with a drift, 1 % occlusion per frame so that the drift tracks points through all 240
@@ -17,10 +17,10 @@ import argparse
 
 import numpy as np
 import torch
-
 from results_io import best_seconds, machine, write_results
-from worldgen.eval_video import evaluate
-from worldgen.flow_file import FlowFile
+
+from worldgen.eval.video import evaluate
+from worldgen.io.flow_file import FlowFile
 from worldgen.metrics import (
     composed_drift,
     frame_differences,

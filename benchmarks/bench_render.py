@@ -22,18 +22,14 @@ import time
 
 import numpy as np
 import pybullet
-
-from control.depth_map import depth_map
-from control.flow import exact_flow, warp
-from control.normal_map import normal_map
-from control.segmentation_map import segmentation_map
-from control.skeleton_map import skeleton_maps
-from control.stack import stack_controls
-from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
-from simulation.pybullet_engine import PybulletWorld
 from results_io import machine, write_results
-from worldgen.render_job import RenderOptions
+
+from control.flow import warp
+from renderer.pbr.render import RenderSettings, render_trajectory
+from simulation.engines import make_engine
+from simulation.pybullet_engine import PybulletWorld
+from worldgen.pipelines.clip import render_controls
+from worldgen.pipelines.render import RenderOptions
 from worldgen.scene import load_scene
 from worldgen.scene.cameras import extrinsics
 
@@ -64,19 +60,14 @@ def tinyrenderer_fps(scene, camera, size: int, frames: int) -> float:
 
 def annotated_fps(trajectory, camera, frames: np.ndarray, spp: int) -> float:
     start = time.perf_counter()
-    clip = render_trajectory(trajectory, camera, RenderSettings(spp=spp), frames=frames)
-    width, height = clip.size
-    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera)
-    stack_controls(depth_map(clip.depth), skeleton_maps(clip.keypoints, clip.K, clip.world_to_camera, width, height),
-                   segmentation_map(clip.instance), normal_map(clip.normal, clip.world_to_camera),
-                   flow.forward, flow.forward_occluded)
+    render_controls(trajectory, camera, RenderSettings(spp=spp), frames=frames).maps.stack()
     return fps(len(frames), time.perf_counter() - start)
 
 
 def warp_floor(trajectory, camera, frames: np.ndarray, spp: int) -> dict:
-    clip = render_trajectory(trajectory, camera.model_copy(update={"resolution": (64, 64)}),
-                             RenderSettings(spp=spp), frames=frames)
-    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera)
+    rendered = render_controls(trajectory, camera.model_copy(update={"resolution": (64, 64)}),
+                               RenderSettings(spp=spp), frames=frames)
+    clip, flow = rendered.clip, rendered.flow
     agree, error = [], []
     for t in range(len(frames) - 1):
         visible = ~flow.forward_occluded[t]

@@ -20,8 +20,9 @@ import argparse
 import statistics
 import time
 
-from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from results_io import machine, write_results
+
+from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from worldgen.scene import bundled_scenes, load_scene
 
 

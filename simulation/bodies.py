@@ -18,9 +18,9 @@ import pybullet
 import trimesh
 
 from simulation.state import BodyInfo
-from worldgen.scene.animation import quaternion_from_euler_degrees
 from worldgen.scene.assets import resolve_asset
 from worldgen.scene.checks import resolve_file
+from worldgen.scene.rotations import quaternion_from_euler_degrees
 from worldgen.scene.schema import ObjectSpec
 
 

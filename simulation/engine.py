@@ -1,5 +1,6 @@
-"""The interface every dynamics engine implements (pybullet now, the learned world model
-later), so that the rest of the pipeline does not care which one ran."""
+"""The interface every dynamics engine implements (pybullet and the learned world model),
+so that the rest of the pipeline does not care which one ran. The engines are made by
+:func:`simulation.engines.make_engine`."""
 
 from __future__ import annotations
 
@@ -33,17 +34,3 @@ class Engine(ABC):
     def step_rate(self, scene: Scene) -> float:
         """Steps per simulated second (Hz) this engine takes on ``scene``: physics steps
         for a simulator, network calls for a learned model."""
-
-
-def make_engine(name: str) -> Engine:
-    """The engine called ``name``: ``pybullet``, or ``learned`` (the learned world model
-    with its shipped checkpoint)."""
-    if name == "pybullet":
-        from simulation.pybullet_engine import PybulletEngine
-
-        return PybulletEngine()
-    if name == "learned":
-        from simulation.dynamics import LearnedEngine
-
-        return LearnedEngine.from_pretrained()
-    raise KeyError(f"unknown dynamics engine {name!r}; expected pybullet or learned")

@@ -13,8 +13,9 @@ import math
 
 import numpy as np
 
-from simulation.mocap import MOCAP_JOINTS, MocapClip, quat_conjugate, quat_multiply, quat_to_rotvec
+from simulation.mocap import MOCAP_JOINTS, MocapClip
 from worldgen.scene.assets import humanoid_urdf
+from worldgen.scene.rotations import quat_conjugate, quat_multiply, quat_to_rotvec
 
 URDF_UNIT = 0.25  # metres per DeepMimic URDF length unit
 

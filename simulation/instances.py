@@ -1,6 +1,6 @@
 """Instance ids of a trajectory's surfaces, and each instance's rigid pose over time.
 
-Layout (DESIGN.md): id 0 = background (no surface hit), id 1 = the floor, ids 2 .. B+1 =
+Layout (docs/design.md): id 0 = background (no surface hit), id 1 = the floor, ids 2 .. B+1 =
 the rigid bodies in ``trajectory.bodies`` order, then one id per humanoid link, humanoid by
 humanoid, in ``link_names`` order. Ids depend only on the trajectory's entities, so they are
 stable over time and the same for every camera.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulation.state import SceneState, Trajectory
-from worldgen.scene.animation import rotation_matrix
+from worldgen.scene.rotations import rotation_matrix
 
 BACKGROUND = 0
 FLOOR = 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from simulation.state import LightInfo
-from worldgen.scene.animation import flicker_gain, keyframe_track, orbit_position, rotation_matrix
+from worldgen.scene.animation import flicker_gain, keyframe_track, orbit_position
+from worldgen.scene.rotations import rotation_matrix
 from worldgen.scene.schema import LightSpec, Scene
 
 DOWN = np.array([0.0, 0.0, -1.0])

@@ -19,6 +19,7 @@ from functools import cache
 import numpy as np
 
 from worldgen.scene.assets import mocap_clips
+from worldgen.scene.rotations import quat_multiply, quat_slerp
 
 # The 12 driven joints in file order (also the humanoid.urdf joint names); True = spherical
 # (quaternion), False = revolute (one angle).
@@ -34,47 +35,6 @@ FRAME_SIZE = 1 + 3 + 4 + sum(4 if spherical else 1 for spherical in MOCAP_JOINTS
 # +90 degrees about x, (x, y, z, w): maps the Y-up file frame to the Z-up world,
 # (x, y, z) -> (x, -z, y).
 Y_UP_TO_Z_UP = np.array([np.sqrt(0.5), 0.0, 0.0, np.sqrt(0.5)])
-
-
-def quat_multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Hamilton product ``a * b`` of quaternions ``(x, y, z, w)`` (rotate by b, then by a)."""
-    ax, ay, az, aw = a
-    bx, by, bz, bw = b
-    return np.array([
-        aw * bx + ax * bw + ay * bz - az * by,
-        aw * by - ax * bz + ay * bw + az * bx,
-        aw * bz + ax * by - ay * bx + az * bw,
-        aw * bw - ax * bx - ay * by - az * bz,
-    ])
-
-
-def quat_conjugate(q: np.ndarray) -> np.ndarray:
-    """Inverse of a unit quaternion ``(x, y, z, w)``."""
-    return np.array([-q[0], -q[1], -q[2], q[3]])
-
-
-def quat_slerp(a: np.ndarray, b: np.ndarray, fraction: float) -> np.ndarray:
-    """Shortest-path spherical interpolation between unit quaternions ``(x, y, z, w)``;
-    ``fraction`` 0 gives ``a``, 1 gives ``b`` (or ``-b``)."""
-    dot = float(np.dot(a, b))
-    if dot < 0.0:
-        b, dot = -b, -dot
-    if dot > 0.9995:  # nearly parallel: normalised lerp avoids dividing by sin(~0)
-        q = a + fraction * (b - a)
-        return q / np.linalg.norm(q)
-    theta = np.arccos(dot)
-    return (np.sin((1.0 - fraction) * theta) * a + np.sin(fraction * theta) * b) / np.sin(theta)
-
-
-def quat_to_rotvec(q: np.ndarray) -> np.ndarray:
-    """Rotation vector (axis * angle, radians, angle in [0, pi]) of a unit quaternion
-    ``(x, y, z, w)``."""
-    if q[3] < 0.0:
-        q = -q
-    sin_half = np.linalg.norm(q[:3])
-    if sin_half < 1e-12:
-        return 2.0 * q[:3]
-    return q[:3] / sin_half * (2.0 * np.arctan2(sin_half, q[3]))
 
 
 @dataclass

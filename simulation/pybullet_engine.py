@@ -9,6 +9,7 @@ scene gives a bit-identical trajectory."""
 from __future__ import annotations
 
 import math
+
 import numpy as np
 import pybullet
 from pybullet_utils import bullet_client
@@ -20,9 +21,9 @@ from simulation.humanoid import COCO18_NAMES, HumanoidActor
 from simulation.lights import light_info, light_states
 from simulation.quiet import quiet_stdout
 from simulation.state import BodyInfo, ContactEvent, HumanoidInfo, SceneState, Trajectory
-from worldgen.scene.animation import rotation_matrix
 from worldgen.scene.checks import resolve_file
 from worldgen.scene.errors import SceneError
+from worldgen.scene.rotations import rotation_matrix
 from worldgen.scene.schema import Scene
 
 FLOOR_THICKNESS = 0.1  # m; the floor slab's top face is z = 0

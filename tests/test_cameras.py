@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldgen.scene.animation import flicker_gain, quaternion_from_matrix, rotation_matrix
+from worldgen.scene.animation import flicker_gain
 from worldgen.scene.cameras import extrinsics, intrinsics, project
+from worldgen.scene.rotations import quaternion_from_matrix, rotation_matrix
 from worldgen.scene.schema import CameraSpec, Flicker
 
 TIMES = np.linspace(0, 4, 9)

@@ -12,7 +12,7 @@ from control.depth_map import depth_map
 from control.flow_colors import flow_to_color
 from control.normal_map import normal_map
 from control.segmentation_map import PALETTE, segmentation_map
-from worldgen.contact_sheet import contact_sheet, pick_frames
+from worldgen.io.contact_sheet import contact_sheet, pick_frames
 
 # --- depth -------------------------------------------------------------------------------
 

@@ -18,13 +18,18 @@ import numpy as np
 import pytest
 import torch
 
+from control.depth_map import depth_map
 from control.flow import warp
+from control.normal_map import normal_map
+from control.segmentation_map import segmentation_map
+from control.skeleton_map import skeleton_maps
+from control.stack import CONTROL_CHANNELS, stack_controls
 from worldgen.cli import main
 from worldgen.dataset import EpisodeDataset, ShardStream, read_manifest
-from worldgen.dataset.encoding import split_member
 from worldgen.dataset.family import bounding_radius, bundled_families, episode_scene, load_family
-from worldgen.dataset.generate import generate
+from worldgen.dataset.shards import split_member
 from worldgen.dataset.store import sha256_file
+from worldgen.pipelines.dataset_generation import generate
 from worldgen.scene import SceneError
 
 TINY = ["resolution=[32,24]", "num_frames=4", "spp=1"]  # a few seconds for a handful of episodes
@@ -205,6 +210,27 @@ def test_reader_yields_documented_shapes_and_ranges(reference):
     assert item["K"].shape == (T, 3, 3) and item["world_to_camera"].shape == (T, 4, 4)
     assert item["body_position"].shape[:1] == (T,) and item["body_orientation"].shape[-1] == 4
     assert item["key"] == "000001" and item["seed"] == 1 and item["start"] == 0
+
+
+def test_controls_modality_is_the_control_stack_of_the_episode_maps(reference):
+    """What the diffusion renderer trains on: the stored controls equal ``stack_controls``
+    of the maps rebuilt from the episode's own depth, ids, normals, keypoints, camera and
+    flow, up to the storage precision (uint8 maps, float16 normals and flow)."""
+    item = EpisodeDataset(reference, modalities=("controls", "depth", "segmentation", "normal", "flow", "skeleton",
+                                                  "camera"))[1]
+    T, _, H, W = item["depth"].shape
+    extrinsics = item["world_to_camera"].double().numpy()
+    expected = stack_controls(
+        depth_map(item["depth"][:, 0].numpy()),
+        skeleton_maps(item["keypoints_3d"].numpy(), item["K"].double().numpy(), extrinsics, W, H),
+        segmentation_map(item["segmentation"].numpy()), normal_map(item["normal"].numpy(), extrinsics),
+        item["forward_flow"].numpy(), item["forward_occluded"].numpy())
+    controls = item["controls"].numpy()
+    assert item["control_channels"] == CONTROL_CHANNELS and controls.shape == (T, 13, H, W)
+    assert controls.dtype == np.float32 and controls[:, 4:10].max() > 0.5  # segmentation and normals are drawn
+    np.testing.assert_allclose(controls[:, :10], expected[:, :10], atol=0.5 / 255 + 1e-3)
+    np.testing.assert_allclose(controls[:, 10:12], expected[:, 10:12], atol=1e-3)
+    np.testing.assert_array_equal(controls[:, 12], expected[:, 12])
 
 
 def test_shard_stream_covers_every_episode_once_across_loader_workers(reference):

@@ -8,11 +8,11 @@ import pytest
 
 from control.flow import exact_flow
 from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from worldgen.deflicker.ffmpeg import ffmpeg_deflicker
 from worldgen.deflicker.flow import flow_deflicker
-from worldgen.flicker_injection import brightness_flicker, instance_flicker
 from worldgen.metrics import psnr, warping_errors
+from worldgen.metrics.flicker_injection import brightness_flicker, instance_flicker
 from worldgen.metrics.frames import as_uint8_frames
 from worldgen.scene import load_scene
 

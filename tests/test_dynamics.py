@@ -11,26 +11,40 @@ import pytest
 import torch
 
 from simulation.dynamics import DEFAULT_CHECKPOINT, DynamicsConfig, DynamicsModel, LearnedEngine, rotations
-from simulation.dynamics.model import FORMAT
 from simulation.dynamics.entities import BODY, LIGHT
-from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.features import (
-    EDGE_FEATURES, GRAVITY, LOOKAHEAD_FEATURES, PATCH_WIDTH, contact_patch, floor_clearance, floor_lookahead,
-    graph_inputs, support,
+    EDGE_FEATURES,
+    GRAVITY,
+    LOOKAHEAD_FEATURES,
+    PATCH_WIDTH,
+    contact_patch,
+    floor_clearance,
+    floor_lookahead,
+    graph_inputs,
+    support,
 )
+from simulation.dynamics.floor import lift_above_floor
 from simulation.dynamics.integrate import advance, targets
+from simulation.dynamics.model import FORMAT
 from simulation.dynamics.rollout import batch_tables, given_motion, rollout
 from simulation.dynamics.sleep import SleepRule
 from simulation.dynamics.trainer import train
 from simulation.dynamics.training import (
-    Group, TrainConfig, loss_of, rollout_loss, sample_batch, training_pair, turned_and_mirrored, validate,
+    Group,
+    TrainConfig,
+    loss_of,
+    rollout_loss,
+    sample_batch,
+    training_pair,
+    turned_and_mirrored,
+    validate,
 )
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from simulation.state import SceneState
 from worldgen.cli import main
 from worldgen.dataset.family import episode_scene, load_family
 from worldgen.scene import scene_from_dict
-from worldgen.scene.animation import rotation_matrix
+from worldgen.scene.rotations import quat_multiply, quat_to_rotvec, rotation_matrix
 
 SMALL = DynamicsConfig(latent=16, hidden_layers=1, message_steps=2)
 
@@ -39,6 +53,17 @@ def drop_scene(count: int, seed: int = 0, **extra):
     """An objects_drop episode with exactly ``count`` objects."""
     family, _, _ = load_family("objects_drop", [f"scene.objects.0.count={count}", "num_frames=13", *extra])
     return episode_scene(family, seed)
+
+
+def test_numpy_and_torch_rotations_agree():
+    """worldgen.scene.rotations (numpy, everywhere) and simulation.dynamics.rotations (torch,
+    the network) are one algebra: products, matrices and rotation vectors match."""
+    generator = torch.Generator().manual_seed(3)
+    a, b = (rotations.normalise(torch.randn(64, 4, generator=generator, dtype=torch.float64)) for _ in range(2))
+    np.testing.assert_allclose(quat_multiply(a.numpy().T, b.numpy().T).T, rotations.multiply(a, b).numpy(), atol=1e-12)
+    np.testing.assert_allclose(rotation_matrix(a.numpy()), rotations.to_matrix(a).numpy(), atol=1e-12)
+    for q in a:
+        np.testing.assert_allclose(quat_to_rotvec(q.numpy()), rotations.to_rotation_vector(q).numpy(), atol=1e-9)
 
 
 def random_model(seed: int = 0) -> DynamicsModel:

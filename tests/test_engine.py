@@ -9,10 +9,10 @@ import pybullet
 import pytest
 import trimesh
 
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from simulation.state import Trajectory
 from worldgen.scene import scene_from_dict
-from worldgen.scene.animation import quaternion_from_euler_degrees, rotation_matrix
+from worldgen.scene.rotations import quaternion_from_euler_degrees, rotation_matrix
 
 
 def run(raw: dict, base_dir=".", **kwargs) -> Trajectory:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from worldgen.cli import main
-from worldgen.flicker_injection import brightness_flicker
+from worldgen.io.video import read_video, write_video
 from worldgen.metrics import mean_frame_difference
-from worldgen.video import read_video, write_video
+from worldgen.metrics.flicker_injection import brightness_flicker
 
 T, H, W = 8, 32, 40
 

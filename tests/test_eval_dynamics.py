@@ -4,7 +4,6 @@ for the learned engine, and the command end to end with its one-line errors."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 
 import numpy as np
@@ -16,11 +15,19 @@ from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from simulation.state import SceneState
 from worldgen.cli import main
 from worldgen.dataset.family import RejectSpec, episode_scene, load_family
-from worldgen.eval_dynamics import (
-    energy_growth, energy_jumps, explosion_frame, geodesic_angle, left_floor, mass_properties, mechanical_energy,
-    penetration_depths, perturb, ratio,
+from worldgen.eval.dynamics import (
+    energy_growth,
+    energy_jumps,
+    explosion_frame,
+    geodesic_angle,
+    left_floor,
+    mass_properties,
+    mechanical_energy,
+    penetration_depths,
+    perturb,
+    ratio,
 )
-from worldgen.eval_dynamics_run import Settings, evaluate_family, goals
+from worldgen.eval.dynamics_run import Settings, evaluate_family, goals
 from worldgen.scene import scene_from_dict
 
 
@@ -184,7 +191,7 @@ def test_a_perturbed_engine_has_nonzero_error_and_is_batched():
 
 
 def test_cli_writes_the_report_plots_and_a_side_by_side_video(tmp_path, capsys):
-    from worldgen.video import read_video
+    from worldgen.io.video import read_video
 
     out = tmp_path / "eval"
     assert main(["eval", "dynamics", "-o", str(out), "--engine", "pybullet", "--family", "objects_drop",

@@ -1,4 +1,4 @@
-"""The restart oracle (`python -m worldgen.eval_error_origin`): first contacts found in
+"""The restart oracle (`worldgen eval error-origin`): first contacts found in
 pybullet trajectories, released rollouts, and the command's one-line errors."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from simulation.dynamics.rollout import batch_tables, rollout
 from simulation.pybullet_engine import PybulletEngine
 from worldgen.cli import main as worldgen
 from worldgen.dataset.family import episode_scene, load_family
-from worldgen.eval_error_origin import NEVER, error_origin, first_contact_frames, main
+from worldgen.eval.error_origin import NEVER, error_origin, first_contact_frames
 from worldgen.scene import scene_from_dict
 
 
@@ -74,13 +74,13 @@ def test_command_reports_and_rejects_bad_input_in_one_line(tmp_path, capsys):
     assert worldgen(["dataset", "generate", "objects_drop", "num_frames=6", "--states-only", "--episodes", "2",
                      "--workers", "1", "-q", "-o", str(data)]) == 0
     out = tmp_path / "origin.json"
-    assert main(["--data", str(data), "--frames", "6", "-o", str(out)]) == 0
+    assert worldgen(["eval", "error-origin", "--data", str(data), "--frames", "6", "-o", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["episodes"] == 2 and "network_alone" in report["rows"]
     capsys.readouterr()
-    assert main(["--data", str(data), "--frames", "25", "-o", str(out)]) == 2
-    assert main(["--data", str(tmp_path / "missing"), "-o", str(out)]) == 2
-    assert main(["--data", str(data), "--checkpoint", str(tmp_path), "-o", str(out)]) == 2
-    assert main(["--data", str(data), "--frames", "2", "-o", str(out)]) == 2
+    assert worldgen(["eval", "error-origin", "--data", str(data), "--frames", "25", "-o", str(out)]) == 2
+    assert worldgen(["eval", "error-origin", "--data", str(tmp_path / "missing"), "-o", str(out)]) == 2
+    assert worldgen(["eval", "error-origin", "--data", str(data), "--checkpoint", str(tmp_path), "-o", str(out)]) == 2
+    assert worldgen(["eval", "error-origin", "--data", str(data), "--frames", "2", "-o", str(out)]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 4 and all(line.startswith("error: ") for line in errors)

@@ -8,7 +8,7 @@ import pytest
 
 from control.flow import exact_flow, warp
 from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from worldgen.scene import compose_config, scene_from_dict
 
 

@@ -11,7 +11,8 @@ import torch
 
 from control.flow import exact_flow
 from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
+from simulation.engines import make_engine
+from worldgen.io.video import read_video, write_video
 from worldgen.metrics import (
     composed_drift,
     flicker_source,
@@ -25,7 +26,6 @@ from worldgen.metrics import (
     warping_errors,
 )
 from worldgen.scene import load_scene
-from worldgen.video import read_video, write_video
 
 
 def test_a_static_clip_scores_zero_warp_error_and_vbench_one():

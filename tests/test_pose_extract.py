@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 
 from control.pose_extract import PoseExtractor
-from worldgen.pose_command import add_pose_parser
+from worldgen.commands.pose import add_pose_parser
 from worldgen.scene.errors import SceneError
 
 # Hand-measured boxes (x0, x1, y0, y1) in pixels around each visible body part. She faces
@@ -92,7 +92,7 @@ def test_command_on_an_image(tmp_path, capsys):
 
 
 def test_command_on_a_video_and_an_image_folder(tmp_path):
-    from worldgen.video import write_video
+    from worldgen.io.video import write_video
 
     astronaut = skimage.data.astronaut()
     video = tmp_path / "clip.mp4"

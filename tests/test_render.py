@@ -10,7 +10,7 @@ import pytest
 from renderer.pbr.meshes import scene_meshes
 from renderer.pbr.mitsuba_scene import OPENCV_TO_MITSUBA_CAMERA, MitsubaScene
 from renderer.pbr.render import RenderSettings, render_trajectory
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from simulation.instances import InstanceTable, instance_poses
 from worldgen.scene import compose_config, scene_from_dict
 from worldgen.scene.cameras import project
@@ -104,7 +104,7 @@ def test_buffers_agree_with_mitsubas_aov_integrator():
     poses = instance_poses(table, traj.states)
     s = traj.states
     from renderer.pbr.variant import select_variant
-    from worldgen.scene.cameras import extrinsics, intrinsics
+    from worldgen.scene.cameras import extrinsics
 
     select_variant("scalar_rgb")
     scene = MitsubaScene(scene_meshes(traj, table), traj.lights, 40, 32, camera.fov)

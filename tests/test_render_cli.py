@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from control.stack import CONTROL_CHANNELS, read_controls
 from worldgen.cli import main
-from worldgen.video import read_video
+from worldgen.io.video import read_video
 
 
 def test_render_writes_every_output(tmp_path, capsys):
@@ -25,9 +26,12 @@ def test_render_writes_every_output(tmp_path, capsys):
         assert buffers["depth"].shape == (4, 32, 40) and buffers["depth"].dtype == np.float32
         assert buffers["forward_flow"].shape == (4, 2, 32, 40) and buffers["instance"].dtype == np.int32
         np.testing.assert_array_equal(buffers["frames"], [2, 3, 4, 5])
-    with np.load(out / "controls.npz") as controls:
-        assert controls["controls"].shape == (4, 13, 32, 40)
-        assert list(controls["channels"])[0] == "depth"
+        flow, occluded = buffers["forward_flow"], buffers["forward_occluded"]
+    controls, channels = read_controls(out / "controls.npz")
+    assert controls.shape == (4, 13, 32, 40) and controls.dtype == np.float32 and channels == CONTROL_CHANNELS
+    assert controls[:, 1:4].max() > 0.8  # the walker's skeleton, in the skeleton channels
+    np.testing.assert_allclose(controls[:, 10:12] * np.array([40, 32])[:, None, None], flow, atol=0.02)
+    np.testing.assert_array_equal(controls[:, 12], occluded)
     instances = json.loads((out / "instances.json").read_text())["instances"]
     assert instances[1]["kind"] == "floor" and any(i["kind"] == "humanoid_link" for i in instances)
     assert (out / "contact_sheet.png").stat().st_size > 1000

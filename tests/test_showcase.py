@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from worldgen.scene import bundled_scenes, load_scene
 from worldgen.scene.cameras import extrinsics, intrinsics, project
 

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from worldgen.video import iter_video_frames, read_video, video_bytes, video_fps, write_video
+from worldgen.io.video import iter_video_frames, read_video, video_bytes, video_fps, write_video
 
 
 def smooth_clip(frames: int, height: int, width: int) -> np.ndarray:

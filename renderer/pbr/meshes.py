@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import trimesh
 
-from simulation.bodies import load_mesh, mesh_centre
+from renderer.pbr.urdf_shapes import UrdfShape, urdf_shapes
+from simulation.bodies import load_mesh
 from simulation.humanoid import URDF_UNIT
 from simulation.instances import FLOOR, InstanceTable
 from simulation.state import BodyInfo, HumanoidInfo, Trajectory
-from worldgen.scene.animation import rotation_matrix
 from worldgen.scene.assets import humanoid_urdf
-from renderer.pbr.urdf_shapes import UrdfShape, urdf_shapes
+from worldgen.scene.rotations import rotation_matrix
 
 CREASE_ANGLE = np.radians(30.0)
 HUMANOID_MATERIAL = {"color": (0.72, 0.58, 0.48), "roughness": 0.6, "metallic": 0.0, "texture": None, "texture_scale": 1.0}

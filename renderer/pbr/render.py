@@ -1,6 +1,6 @@
 """Rendering a trajectory through one camera with the mitsuba reference renderer.
 
-Output follows DESIGN.md: images (T, C, H, W) float32 in [0, 1]; metric z-depth (T, H, W)
+Output follows docs/design.md: images (T, C, H, W) float32 in [0, 1]; metric z-depth (T, H, W)
 with 0 where no instance is hit; instance ids per ``simulation.instances``; intrinsics
 (3, 3) and per-frame OpenCV world -> camera extrinsics (T, 4, 4)."""
 

@@ -1,5 +1,5 @@
 """Choosing mitsuba's variant: ``cuda_ad_rgb`` when a CUDA GPU is usable, ``scalar_rgb``
-otherwise (the ``llvm_*`` variants crash in this machine's LLVM, DESIGN.md). Overridable
+otherwise (the ``llvm_*`` variants crash in this machine's LLVM, docs/design.md). Overridable
 with the ``render.variant`` config field or the ``WORLDGEN_MITSUBA_VARIANT`` variable."""
 
 from __future__ import annotations

@@ -19,7 +19,12 @@ from tqdm import tqdm
 from simulation.bodies import PRIMITIVES, primitive_body
 from simulation.dynamics.allocator import retain_freed_memory
 from simulation.dynamics.entities import (
-    EntityState, EntityTable, pad_stack, scene_entities, scene_tracks, track_states,
+    EntityState,
+    EntityTable,
+    pad_stack,
+    scene_entities,
+    scene_tracks,
+    track_states,
 )
 from simulation.dynamics.features import GRAVITY, graph_inputs
 from simulation.dynamics.floor import lift_above_floor
@@ -54,7 +59,7 @@ def rollout(model: DynamicsModel, table: EntityTable, given: EntityState, num_fr
     entity, later frames are used only for kinematic entities and, when ``held_until``
     (S, N) frame indices is given, for each predicted entity at its frames
     t <= ``held_until`` (put back on the given state: teacher forcing, for analyses such
-    as :mod:`worldgen.eval_error_origin`). ``sleep``: deactivate bodies at rest (see
+    as :mod:`worldgen.eval.error_origin`). ``sleep``: deactivate bodies at rest (see
     :mod:`simulation.dynamics.sleep`); None: the network alone. ``floor``: lift bodies out
     of the floor after each step (:mod:`simulation.dynamics.floor`).
     Returns the (S, num_frames, N) states, frame 0 included."""

@@ -44,7 +44,6 @@ from simulation.dynamics.integrate import advance, output_mask, targets
 from simulation.dynamics.model import DynamicsModel
 from simulation.dynamics.rollout import rollout
 
-
 LOSSES = {"mse": torch.square, "l1": torch.abs}  # of the normalised residual
 
 

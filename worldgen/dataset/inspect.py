@@ -79,7 +79,7 @@ def inspect_dataset(root: Path, sample: int = 64, sheet_episodes: int = 6, seed:
         items = [data[i] for i in picks]
         from control.flow_colors import flow_to_color
         from control.segmentation_map import segmentation_map
-        from worldgen.contact_sheet import contact_sheet
+        from worldgen.io.contact_sheet import contact_sheet
 
         middle = [len(it["rgb"]) // 2 for it in items]
         columns = {
@@ -115,7 +115,7 @@ def export_episode(root: Path, episode: int, out: Path) -> list[Path]:
     from control.flow_colors import flow_to_color
     from control.normal_map import normal_map
     from control.segmentation_map import segmentation_map
-    from worldgen.video import write_video
+    from worldgen.io.video import write_video
 
     images = dataset_content(read_manifest(root)) == ALL
     data = EpisodeDataset(root, ("segmentation", "normal", "flow", "depth_map", "skeleton", "camera") if images else ("state",))

@@ -17,6 +17,9 @@ flow              ``forward_flow``,         (T, 2, H, W) float32 pixels (x, y)
                   ``backward_occluded``
 object_coords     ``object_coordinates``    (T, 3, H, W) float32 metres, local frame
 depth_map         ``depth_map``             (T, 1, H, W) float32 in [0, 1]
+controls          ``controls``              (T, 13, H, W) float32: the control stack in
+                                            the layout of :mod:`control.stack`
+                  ``control_channels``      tuple of the 13 channel names
 skeleton          ``keypoints_3d``          (T, P, 18, 3) float32 metres, world
                   ``keypoints_2d``          (T, P, 18, 2) float32 pixels
                   ``keypoints_visible``     (T, P, 18) bool
@@ -27,12 +30,13 @@ state             ``body_position`` ...     (T, B, ...) float32: every SceneStat
 
 plus ``key`` (str), ``seed`` (int), ``start`` (int, first frame of the window) and
 ``metadata`` (the episode's metadata.json as a dict: camera, per-instance attributes and
-per-frame poses, boxes, visibility; see :func:`worldgen.dataset.episode.metadata`).
+per-frame poses, boxes, visibility; see :func:`worldgen.pipelines.dataset_episode.metadata`).
 A states-only dataset (``--states-only``, manifest content ``"state"``) offers only the
-``state`` modality and reduced metadata (:func:`worldgen.dataset.episode.state_metadata`);
+``state`` modality and reduced metadata (:func:`worldgen.pipelines.dataset_episode.state_metadata`);
 asking it for another modality is a ValueError naming the folder and the modality.
 The window's last frame has forward flow 0 and is all occluded (the flow leaves the clip),
-as in the episode itself; its first frame likewise for backward flow.
+as in the episode itself, in the ``flow`` and the ``controls`` modalities alike; its first
+frame likewise for backward flow.
 """
 
 from __future__ import annotations
@@ -48,14 +52,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from worldgen.dataset.encoding import load_npz, load_png, read_tar, split_member
+from control.stack import MAP_CHANNELS, read_controls
+from worldgen.dataset.shards import read_tar, split_member
 from worldgen.dataset.store import ALL, MANIFEST, STATE, dataset_content, sample_digest, sha256_file
+from worldgen.io.encoding import load_npz, load_png
 
-MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords", "depth_map", "skeleton",
-              "camera", "state")
+MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords", "depth_map", "controls",
+              "skeleton", "camera", "state")
 _MEMBERS = {  # which members each modality reads
     "rgb": ("rgb.",), "depth": ("depth.npz",), "segmentation": ("segmentation.npz",), "normal": ("normal.npz",),
-    "flow": ("flow.npz",), "object_coords": ("object_coordinates.npz",), "depth_map": ("controls.npz",),
+    "flow": ("flow.npz",), "object_coords": ("object_coordinates.npz",), "depth_map": ("controls.npz",), "controls": ("controls.npz",),
     "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz", "trajectory.json"),
 }
 CONTENT_MODALITIES = {ALL: MODALITIES, STATE: ("state",)}  # what a dataset of each content offers
@@ -116,13 +122,18 @@ def decode_sample(members: dict[str, bytes], modalities: tuple[str, ...], start:
         elif modality == "object_coords":
             out["object_coordinates"] = torch.from_numpy(arrays("object_coordinates.npz")["coordinates"][window])
         elif modality == "depth_map":
-            out["depth_map"] = torch.from_numpy(arrays("controls.npz")["depth_map"][window])[:, None].float() / 255
+            out["depth_map"] = torch.from_numpy(arrays("controls.npz")["maps"][window, :1]).float() / 255
+        elif modality == "controls":
+            stack, channels = read_controls(arrays("controls.npz"))
+            stack = torch.from_numpy(stack[window].copy())
+            stack[-1, MAP_CHANNELS:] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # the flow leaves the window
+            out["controls"], out["control_channels"] = stack, channels
         elif modality == "skeleton":
             skeleton = arrays("skeleton.npz")
             out["keypoints_3d"] = torch.from_numpy(skeleton["keypoints_3d"][window])
             out["keypoints_2d"] = torch.from_numpy(skeleton["keypoints_2d"][window])
             out["keypoints_visible"] = torch.from_numpy(skeleton["visible"][window])
-            out["skeleton_map"] = torch.from_numpy(arrays("controls.npz")["skeleton_map"][window]).permute(0, 3, 1, 2).float() / 255
+            out["skeleton_map"] = torch.from_numpy(arrays("controls.npz")["maps"][window, 1:4]).float() / 255
         elif modality == "camera":
             camera = arrays("camera.npz")
             out["K"] = torch.from_numpy(camera["K"][window].astype(np.float32))

@@ -5,7 +5,7 @@ Layout of a dataset folder::
 
     manifest.json            what is complete: family, config, seeds, content, shards, rejected episodes
     shard-000000.tar         episodes 0 .. S-1 (S = shard_size), one sample per episode,
-    shard-000001.tar         members ``{key}.{field}`` (see worldgen.dataset.episode)
+    shard-000001.tar         members ``{key}.{field}`` (see worldgen.pipelines.dataset_episode)
     .staging/000042.tar      a finished episode whose shard is not complete yet
     .staging/000043.rejected.json
 
@@ -24,16 +24,37 @@ import io
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from worldgen.dataset.encoding import read_tar, write_tar
-from worldgen.dataset.episode import Episode, episode_key
+from worldgen.dataset.shards import read_tar, write_tar
 from worldgen.scene import SceneError
 
 FORMAT = "worldgen.dataset/1"
 MANIFEST = "manifest.json"
 STAGING = ".staging"
 ALL, STATE = "all", "state"  # a dataset's content: every modality, or the simulated state only (--states-only)
+
+
+@dataclass
+class Episode:
+    """The outcome of one episode: its members (name after the key -> bytes), or the
+    reason it was rejected (``members`` is then empty)."""
+
+    index: int
+    seed: int
+    members: dict[str, bytes]
+    rejected: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return episode_key(self.index)
+
+
+def episode_key(index: int) -> str:
+    """WebDataset sample key of episode ``index`` (no dots: WebDataset splits on them)."""
+    return f"{index:06d}"
 
 
 def dataset_content(manifest: dict) -> str:

@@ -26,7 +26,7 @@ FFMPEG_SIZES = (2, 129)  # the filter's allowed window sizes, inclusive
 def ffmpeg_deflicker(frames: np.ndarray, size: int = 5, mode: str = "am") -> np.ndarray:
     """FFmpeg's ``deflicker`` (module docstring) on uint8 ``(T, H, W, 3)`` RGB frames; returns
     the same layout. Frames go through yuv444p (the filter works on luma), as
-    :mod:`worldgen.video` converts them."""
+    :mod:`worldgen.io.video` converts them."""
     if mode not in FFMPEG_MODES:
         raise ValueError(f"deflicker mode must be one of {', '.join(FFMPEG_MODES)}, got {mode!r}")
     if not FFMPEG_SIZES[0] <= size <= FFMPEG_SIZES[1]:

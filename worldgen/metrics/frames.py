@@ -1,10 +1,10 @@
 """The two frame layouts the metrics accept, converted once at their boundary.
 
-- in-code frames (DESIGN.md): float ``(T, C, H, W)`` in [0, 1], numpy array or torch tensor;
-- decoded video: uint8 ``(T, H, W, C)``, as :func:`worldgen.video.read_video` returns it.
+- in-code frames (docs/design.md): float ``(T, C, H, W)`` in [0, 1], numpy array or torch tensor;
+- decoded video: uint8 ``(T, H, W, C)``, as :func:`worldgen.io.video.read_video` returns it.
 
 The dtype tells them apart. uint8 levels and [0, 1] values are related as in
-:func:`worldgen.video.write_video`: ``level = floor(255 * clip(x, 0, 1) + 0.5)``. The
+:func:`worldgen.io.video.write_video`: ``level = floor(255 * clip(x, 0, 1) + 0.5)``. The
 conversions go through numpy, several times faster than torch's for these strided copies."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from worldgen.video import to_uint8
+from worldgen.io.video import to_uint8
 
 Frames = np.ndarray | torch.Tensor
 

@@ -1,6 +1,6 @@
-"""Scripted motion shared by lights and cameras: orbits, keyframes, dolly moves, flicker,
-plus the rotation helpers they need. Pure numpy; time in seconds, angles in radians
-unless a name says degrees; quaternions (x, y, z, w)."""
+"""Scripted motion shared by lights and cameras: orbits, keyframes, dolly moves, flicker.
+Pure numpy; time in seconds, angles in radians unless a name says degrees. Rotations:
+:mod:`worldgen.scene.rotations`."""
 
 from __future__ import annotations
 
@@ -9,50 +9,6 @@ import zlib
 import numpy as np
 
 from worldgen.scene.schema import Dolly, Flicker, Keyframe, Orbit
-
-
-def quaternion_from_euler_degrees(euler) -> np.ndarray:
-    """(4,) quaternion (x, y, z, w) of rotations about the fixed x, then y, then z axes by
-    the given degrees (the convention of pybullet's ``getQuaternionFromEuler``)."""
-    rx, ry, rz = np.radians(np.asarray(euler, dtype=float)) / 2
-    cx, sx, cy, sy, cz, sz = np.cos(rx), np.sin(rx), np.cos(ry), np.sin(ry), np.cos(rz), np.sin(rz)
-    return np.array([
-        sx * cy * cz - cx * sy * sz,
-        cx * sy * cz + sx * cy * sz,
-        cx * cy * sz - sx * sy * cz,
-        cx * cy * cz + sx * sy * sz,
-    ])
-
-
-def rotation_matrix(q) -> np.ndarray:
-    """(..., 3, 3) rotation matrices of (..., 4) quaternions (x, y, z, w), normalised."""
-    q = np.asarray(q, dtype=float)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    x, y, z, w = np.moveaxis(q, -1, 0)
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)], -1),
-        np.stack([2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)], -1),
-        np.stack([2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)], -1),
-    ], -2)
-
-
-def quaternion_from_matrix(m) -> np.ndarray:
-    """(4,) quaternion (x, y, z, w) of a 3x3 rotation matrix."""
-    m = np.asarray(m, dtype=float)
-    trace = np.trace(m)
-    if trace > 0:
-        s = 2 * np.sqrt(trace + 1)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2 * np.sqrt(1 + m[i, i] - m[j, j] - m[k, k])
-        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (m[j, i] + m[i, j]) / s
-        q[k] = (m[k, i] + m[i, k]) / s
-    q = np.array(q)
-    return q / np.linalg.norm(q)
 
 
 def orbit_position(orbit: Orbit, t: np.ndarray) -> np.ndarray:
@@ -96,17 +52,3 @@ def flicker_gain(flicker: Flicker, t: np.ndarray, seed: int, key: str) -> np.nda
     s = s * s * (3 - 2 * s)
     return 1 + flicker.amplitude * ((1 - s) * knots[i] + s * knots[i + 1])
 
-
-def look_at_rotation(position, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """(3, 3) world-to-camera rotation of a camera at ``position`` looking at ``target``,
-    OpenCV axes: x right, y down, z forward. Falls back to another up vector when the
-    view direction is parallel to ``up``."""
-    forward = np.asarray(target, dtype=float) - np.asarray(position, dtype=float)
-    forward /= np.linalg.norm(forward)
-    up = np.asarray(up, dtype=float)
-    right = np.cross(forward, up)
-    if np.linalg.norm(right) < 1e-9:
-        right = np.cross(forward, [0.0, 1.0, 0.0] if abs(forward[1]) < 0.9 else [1.0, 0.0, 0.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    return np.stack([right, down, forward])

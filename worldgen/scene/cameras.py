@@ -1,6 +1,6 @@
 """Camera models of a scene: pinhole intrinsics and per-frame extrinsics.
 
-Conventions (DESIGN.md): intrinsics ``K`` (3, 3) in pixels with square pixels and the
+Conventions (docs/design.md): intrinsics ``K`` (3, 3) in pixels with square pixels and the
 principal point at the image centre (pixel (u, v) covers [u, u+1) x [v, v+1)); extrinsics
 (4, 4) world -> camera in the OpenCV convention (x right, y down, z forward)."""
 
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldgen.scene.animation import dolly_position, keyframe_track, look_at_rotation, orbit_position, rotation_matrix
+from worldgen.scene.animation import dolly_position, keyframe_track, orbit_position
+from worldgen.scene.rotations import look_at_rotation, rotation_matrix
 from worldgen.scene.schema import CameraSpec
 
 

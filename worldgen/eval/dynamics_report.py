@@ -1,8 +1,8 @@
-"""``worldgen eval dynamics -o OUT``: a dynamics engine (the learned world model, or pybullet
+"""What ``worldgen eval dynamics -o OUT`` runs: a dynamics engine (the learned world model, or pybullet
 as a sanity baseline) against pybullet on held-out episodes of scene families.
 
-Stages and metric definitions: :mod:`worldgen.eval_dynamics_run` and
-:mod:`worldgen.eval_dynamics`. Writes ``OUT/dynamics_eval.json``, ``OUT/error_vs_horizon.png``,
+Stages and metric definitions: :mod:`worldgen.eval.dynamics_run` and
+:mod:`worldgen.eval.dynamics`. Writes ``OUT/dynamics_eval.json``, ``OUT/error_vs_horizon.png``,
 ``OUT/energy.png`` and ``OUT/side_by_side_{i}.mp4`` (left pybullet, right the engine), and
 prints a table. dynamics_eval.json (m, rad, mm, J; horizons in frames; null = unmeasured)::
 
@@ -23,7 +23,7 @@ prints a table. dynamics_eval.json (m, rad, mm, J; horizons in frames; null = un
                  "energy_growth": {"mean", "max"}, "energy_jump_frames", "energy_curve": [frames]}},
         "seconds": {stage: wall seconds}}},
      "collision": {"ball_into_box": {SPEED: {"engine" | "pybullet": {"max_penetration_m", "box_moved_m",
-        "ball_end_x_m"}}}} (:mod:`worldgen.eval_collision`),
+        "ball_end_x_m"}}}} (:mod:`worldgen.eval.collision`),
      "goals": {"family": "objects_drop", "checks": {name: {"value", "threshold", "met", "pybullet"}}, "met"} or null,
      "seconds": {stage: wall seconds}, "files": [paths]}"""
 
@@ -36,69 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.eval_collision import ball_into_box
-from worldgen.eval_dynamics import HORIZONS
-from worldgen.eval_dynamics_run import FamilyRun, Settings, evaluate_family, goals
-from worldgen.eval_video import parse_count, write_json
+from worldgen.eval.collision import ball_into_box
+from worldgen.eval.dynamics import HORIZONS
+from worldgen.eval.dynamics_run import FamilyRun, Settings, evaluate_family, goals
+from worldgen.io.json_file import write_json
 from worldgen.scene import SceneError
 
 FORMAT = "worldgen.eval_dynamics/1"
 DEFAULT_FAMILIES = ("objects_drop", "moving_lights")
-DEFAULT_CHECKPOINT = "checkpoints/dynamics"
-CHECKPOINT_HELP = "a checkpoint folder (config.json + *.safetensors)"
-ENGINES = ("learned", "pybullet")
-
-
-def load_engine(name: str, checkpoint: str | None, sleep: bool = True, floor: bool = True):
-    """(engine, checkpoint path or None) for ``--engine`` / ``--checkpoint`` (``sleep``:
-    whether the learned engine deactivates bodies at rest; ``floor``: whether it lifts
-    bodies out of the floor); SceneError on a name or checkpoint that cannot be used."""
-    from simulation.pybullet_engine import PybulletEngine
-
-    if name not in ENGINES:
-        raise SceneError("--engine", f"expected one of {', '.join(ENGINES)}, got {name!r}", "command line")
-    if name == "pybullet":
-        if checkpoint is not None:
-            raise SceneError("--checkpoint", "only --engine learned loads a checkpoint", "command line")
-        if not sleep:
-            raise SceneError("--no-sleep", "only --engine learned deactivates bodies", "command line")
-        if not floor:
-            raise SceneError("--no-floor-projection", "only --engine learned projects bodies out of the floor", "command line")
-        return PybulletEngine(contacts=False), None
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        if not path.is_dir():
-            raise SceneError("--checkpoint", f"no such folder; expected {CHECKPOINT_HELP}", checkpoint)
-        if not (path / "config.json").is_file():
-            raise SceneError("--checkpoint", f"the folder has no config.json; expected {CHECKPOINT_HELP}", checkpoint)
-    try:
-        from simulation.dynamics import LearnedEngine
-        from simulation.dynamics.sleep import SleepRule
-
-        engine = LearnedEngine.from_pretrained(checkpoint, sleep=SleepRule() if sleep else None, floor=floor)
-    except ImportError as err:
-        raise SceneError("--engine", f"the learned engine is not available here ({_first_line(err)}); "
-                         "try --engine pybullet", "command line") from None
-    except (OSError, ValueError, RuntimeError) as err:  # missing or unreadable files, wrong shapes
-        raise SceneError("--checkpoint", f"cannot load {checkpoint or DEFAULT_CHECKPOINT + ' (the default)'}: "
-                         f"{_first_line(err)}; expected {CHECKPOINT_HELP}", "command line") from None
-    return engine, str(Path(checkpoint).resolve()) if checkpoint else str(getattr(engine, "checkpoint", DEFAULT_CHECKPOINT))
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    """(width, height) of ``WxH``, both >= 1; a SceneError on --resolution otherwise."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-        if width < 1 or height < 1:
-            raise ValueError
-    except ValueError:
-        raise SceneError("--resolution", f"expected WIDTHxHEIGHT such as 128x128, got {text!r}", "command line") from None
-    return width, height
 
 
 def load_families(names: list[str], settings: Settings) -> dict:
@@ -125,20 +70,16 @@ def load_families(names: list[str], settings: Settings) -> dict:
     return families
 
 
-def cmd_eval_dynamics(args) -> int:
-    """Run ``eval dynamics``; user mistakes raise :class:`SceneError`."""
+def evaluate_engine(engine, families: dict, settings: Settings, out: Path, videos: int = 3,
+                    resolution: tuple[int, int] = (128, 128), spp: int = 8, arguments: dict | None = None,
+                    checkpoint: str | None = None) -> dict:
+    """Evaluate ``engine`` on ``families`` (name -> FamilySpec, see :func:`load_families`):
+    every stage of the module docstring, ``videos`` side-by-side videos of the first family
+    at ``resolution`` (width, height) and ``spp``, the plots; writes them and
+    ``dynamics_eval.json`` into ``out`` and returns the report."""
+    from worldgen.eval.plots import plot_energy, plot_error_vs_horizon
+
     start = time.perf_counter()
-    settings = Settings(
-        episodes=parse_count(args.episodes, "--episodes", 1), split=args.split,
-        long_frames=parse_count(args.long_frames, "--long-frames", 2),
-        long_episodes=parse_count(args.long_episodes, "--long-episodes", 0), seed=parse_count(args.seed, "--seed", 0),
-    )
-    videos = parse_count(args.videos, "--videos", 0, settings.episodes)
-    spp = parse_count(args.spp, "--spp", 1)
-    resolution = parse_resolution(args.resolution)
-    families = load_families(args.family or list(DEFAULT_FAMILIES), settings)
-    engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep, not args.no_floor_projection)
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     runs: dict[str, FamilyRun] = {}
@@ -158,25 +99,17 @@ def cmd_eval_dynamics(args) -> int:
                                         out / f"side_by_side_{i}.mp4"))
     seconds["videos"] = time.perf_counter() - stage
     stage = time.perf_counter()
-    from worldgen.eval_plots import plot_energy, plot_error_vs_horizon
-
     files.append(plot_error_vs_horizon(reports, engine.name, out / "error_vs_horizon.png"))
     files.append(plot_energy(reports, engine.name, out / "energy.png"))
     seconds["plots"] = time.perf_counter() - stage
     seconds["total"] = time.perf_counter() - start
-    arguments = {"output": str(out), "engine": args.engine, "checkpoint": args.checkpoint, "family": list(families),
-                 **dataclasses.asdict(settings), "videos": videos, "resolution": list(resolution), "spp": spp,
-                 "sleep": None if args.engine != "learned" or args.no_sleep else dataclasses.asdict(engine.sleep),
-                 "floor_projection": args.engine == "learned" and not args.no_floor_projection}
-    report = {"format": FORMAT, "arguments": arguments,
+    report = {"format": FORMAT, "arguments": arguments or {},
               "engine": engine.name, "checkpoint": checkpoint, "horizons": list(HORIZONS), "families": reports,
               "collision": collision,
               "goals": goals(reports.get("objects_drop")), "seconds": seconds}
     report["files"] = [str(p) for p in [*files, out / "dynamics_eval.json"]]
     write_json(out / "dynamics_eval.json", report)
-    print(format_table(report))
-    print("\n".join(f"wrote {p}" for p in report["files"]))
-    return 0
+    return report
 
 
 def write_side_by_side(run: FamilyRun, i: int, resolution: tuple[int, int], spp: int, max_depth: int,
@@ -185,7 +118,7 @@ def write_side_by_side(run: FamilyRun, i: int, resolution: tuple[int, int], spp:
     height): pybullet left, the engine right (its states in pybullet's static description
     of the scene), labelled, at the scene's fps."""
     from renderer.pbr.render import RenderSettings, render_trajectory
-    from worldgen.video import to_uint8, write_video
+    from worldgen.io.video import to_uint8, write_video
 
     truth = run.truth[i]
     camera = run.scenes[i].cameras[0].model_copy(update={"resolution": resolution})
@@ -267,38 +200,3 @@ def format_table(report: dict) -> str:
             f"{k} {_num(c['value'])} <= {c['threshold']} {met[c['met']]}"
             + (f" (pybullet {_num(c['pybullet'])})" if c["pybullet"] is not None else "") for k, c in checks.items()))
     return "\n".join(lines)
-
-
-def add_dynamics_parser(sub) -> None:
-    """Add ``dynamics`` to the ``eval`` sub-parsers."""
-    p = sub.add_parser(
-        "dynamics",
-        help="a dynamics engine (the learned world model) against pybullet: errors, chaos floor, physics checks",
-        description="Roll the engine out on held-out episodes of scene families and compare with pybullet: "
-        "translation, rotation and light errors at horizons 1, 6, 12, 24 frames and over the whole 25-frame "
-        "rollout; the chaos floor (pybullet against itself from a start perturbed by 1 mm and 0.5 degrees per "
-        "body) and the engine / floor ratios; penetration; objects at rest staying at rest; explosions and energy "
-        "of long rollouts. Writes OUT/dynamics_eval.json, OUT/error_vs_horizon.png, OUT/energy.png and "
-        "OUT/side_by_side_{i}.mp4 (left pybullet, right the engine).",
-    )
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
-    p.add_argument("--engine", default="learned", metavar="NAME",
-                   help="learned (the world model) or pybullet (a sanity baseline: error 0) (default: learned)")
-    p.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} of the learned engine "
-                   f"(default: {DEFAULT_CHECKPOINT})")
-    p.add_argument("--no-sleep", action="store_true",
-                   help="the learned engine without deactivating bodies at rest")
-    p.add_argument("--no-floor-projection", action="store_true",
-                   help="the learned engine without lifting bodies out of the floor after each step")
-    p.add_argument("--family", nargs="+", action="extend", metavar="NAME",
-                   help=f"scene families, bundled names or YAML paths (default: {' '.join(DEFAULT_FAMILIES)})")
-    p.add_argument("--episodes", default="64", metavar="N", help="held-out episodes per family (default: 64)")
-    p.add_argument("--split", default="validation", metavar="NAME", help="split of the episodes (default: validation)")
-    p.add_argument("--long-frames", default="2000", metavar="N", help="frames of the long rollouts (default: 2000)")
-    p.add_argument("--long-episodes", default="16", metavar="N", help="long rollouts per family (default: 16)")
-    p.add_argument("--videos", default="3", metavar="N",
-                   help="side-by-side videos of the first family's first episodes (default: 3)")
-    p.add_argument("--resolution", default="128x128", metavar="WxH", help="video size (default: 128x128)")
-    p.add_argument("--spp", default="8", metavar="N", help="samples per pixel of the videos (default: 8)")
-    p.add_argument("--seed", default="0", metavar="N", help="seed of the chaos-floor perturbations (default: 0)")
-    p.set_defaults(func=cmd_eval_dynamics)

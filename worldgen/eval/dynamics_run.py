@@ -10,7 +10,7 @@
 5. rest: the true final frame with zero velocities, rolled out REST_FRAMES frames;
 6. long rollouts: explosions (NaN, too fast, through the floor), bodies that left the floor area, and energy.
 
-Metric definitions: :mod:`worldgen.eval_dynamics`. Units m, rad, J; penetration in mm."""
+Metric definitions: :mod:`worldgen.eval.dynamics`. Units m, rad, J; penetration in mm."""
 
 from __future__ import annotations
 
@@ -24,10 +24,25 @@ from simulation.engine import Engine
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
 from simulation.state import SceneState, Trajectory
 from worldgen.dataset.family import FamilySpec, episode_scene
-from worldgen.eval_dynamics import (
-    ENERGY_SCALE, StateErrors, at_rest, by_horizon, dynamic_mask, energy_growth, energy_jumps, explosion_frame, left_floor,
-    finite_mean, kinetic_energy, mass_properties, mechanical_energy, penetration_depths, perturb, ratio,
-    rest_motion, state_errors,
+from worldgen.eval.dynamics import (
+    ENERGY_SCALE,
+    StateErrors,
+    at_rest,
+    by_horizon,
+    dynamic_mask,
+    energy_growth,
+    energy_jumps,
+    explosion_frame,
+    finite_mean,
+    kinetic_energy,
+    left_floor,
+    mass_properties,
+    mechanical_energy,
+    penetration_depths,
+    perturb,
+    ratio,
+    rest_motion,
+    state_errors,
 )
 from worldgen.scene import SceneError
 from worldgen.scene.schema import Scene

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulation.engine import make_engine
+from simulation.engines import make_engine
 from simulation.state import Trajectory
 from worldgen.scene import RunConfig
 

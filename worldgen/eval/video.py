@@ -20,7 +20,6 @@ Numbers that are undefined are ``null``; a PSNR of identical frames is ``"inf"``
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -29,18 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.files import write_atomic
-from worldgen.flow_file import FlowFile
+from worldgen.io.flow_file import FlowFile
+from worldgen.io.json_file import write_json
 from worldgen.scene.errors import SceneError
 
 FORMAT = "worldgen.eval/1"
 RENDER_RGB = "rgb.mp4"
 LOSSLESS_CODECS = ("ffv1", "ffvhuff", "huffyuv", "utvideo", "rawvideo", "png", "qtrle")
-FLOW_HELP = (
-    "flow file: a worldgen render folder, its buffers.npz, or an .npz with forward_flow (T, 2, H, W) pixels "
-    "(frame t to t+1) and optionally forward_occluded (T, H, W) bool, backward_flow / backward_occluded "
-    "(frame t to t-1) and instance (T, H, W) ids (default: the buffers.npz of the render folder VIDEO is in)"
-)
 
 # (summary key, row label, number format), in table order.
 ROWS = (
@@ -73,7 +67,7 @@ class Clip:
 def read_frames(video: str | os.PathLike, field: str) -> tuple[Path, np.ndarray, float, str]:
     """(path, uint8 (T, H, W, 3) frames, fps, codec) of a video file or a render folder's
     rgb.mp4; a SceneError on ``field`` when it cannot be read."""
-    from worldgen.video import read_video, video_codec
+    from worldgen.io.video import read_video, video_codec
 
     path = Path(video)
     if path.is_dir():
@@ -104,7 +98,7 @@ def _size(T: int, height: int, width: int) -> str:
 def load_clip(video: str, flow: str | None = None) -> Clip:
     """The video and its flow: ``flow`` if given, else the buffers.npz of the render folder
     the video is in (ignored, with a note, when its shape does not match)."""
-    from worldgen.flow_file import load_flow, render_flow_for
+    from worldgen.io.flow_file import load_flow, render_flow_for
 
     path, frames, fps, codec = read_frames(video, "VIDEO")
     flow_file = load_flow(flow) if flow else None
@@ -212,7 +206,7 @@ def format_table(reports: dict[str, dict]) -> str:
 
 def write_report(report: dict, out: Path) -> list[Path]:
     """metrics.json and the plots into ``out``; returns the files written."""
-    from worldgen.eval_plots import plot_instance_drift, plot_temporal
+    from worldgen.eval.plots import plot_instance_drift, plot_temporal
 
     out.mkdir(parents=True, exist_ok=True)
     files = [write_json(out / "metrics.json", report)]
@@ -220,36 +214,6 @@ def write_report(report: dict, out: Path) -> list[Path]:
     if report["instances"]:
         files.append(plot_instance_drift(report["instances"], out / "instance_drift.png"))
     return files
-
-
-def _jsonable(value):
-    """``value`` with infinities as "inf" and NaN as None (strict JSON has neither)."""
-    if isinstance(value, dict):
-        return {key: _jsonable(v) for key, v in value.items()}
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
-
-
-def write_json(path: Path, report: dict) -> Path:
-    """``report`` as strict JSON (see :func:`_jsonable`), written whole or not at all."""
-    return write_atomic(path, (json.dumps(_jsonable(report), indent=1) + "\n").encode())
-
-
-def parse_count(text: str | None, field: str, low: int, high: int | None = None) -> int | None:
-    """A whole-number option in [low, high] (None passes through); a SceneError otherwise."""
-    if text is None:
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < low or (high is not None and value > high):
-        expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
-        raise SceneError(field, f"expected {expected}, got {text!r}", "command line")
-    return value
 
 
 def describe(clip: Clip) -> dict:
@@ -271,46 +235,26 @@ def notes(clip: Clip) -> list[str]:
     return lines
 
 
-def cmd_eval_video(args) -> int:
-    """Run ``eval video``; user mistakes raise :class:`SceneError`."""
-    chunk = parse_count(args.chunk, "--chunk", 2)
-    clip = load_clip(args.video, args.flow)
-    reference = load_reference(args.reference, clip) if args.reference else None
-    report = evaluate(clip.frames, clip.flow, reference, chunk)
-    report = {**describe(clip), "reference": args.reference, **report}
-    out = Path(args.output) if args.output else clip.path.with_name(f"{clip.path.stem}_eval")
-    files = write_report(report, out)
-    print(format_table({"value": report}))
+def evaluate_video(video: str, flow: str | None = None, reference: str | None = None, chunk: int | None = None,
+                   out: Path | None = None) -> tuple[dict, Clip, list[Path]]:
+    """Everything ``worldgen eval video`` does short of printing: load ``video`` with its
+    flow, measure it, write the report into ``out`` (default: the video's name + _eval,
+    next to it). Returns (report, clip, files written)."""
+    clip = load_clip(video, flow)
+    frames = load_reference(reference, clip) if reference else None
+    report = {**describe(clip), "reference": reference, **evaluate(clip.frames, clip.flow, frames, chunk)}
+    files = write_report(report, out or clip.path.with_name(f"{clip.path.stem}_eval"))
+    return report, clip, files
+
+
+def report_lines(report: dict, clip: Clip) -> list[str]:
+    """What the reader should see below the table: the flicker source, where the figures
+    come from, the seam measure and the instances that drift most."""
     summary = report["summary"]
-    print("\n".join([summary["flicker_source"], *notes(clip)]))
+    lines = [summary["flicker_source"], *notes(clip)]
     if "seam_measure" in summary:
-        print(f"seam score on {summary['seam_measure']}: boundary pairs over inner pairs")
+        lines.append(f"seam score on {summary['seam_measure']}: boundary pairs over inner pairs")
     for record in report["instances"][:5]:
         if record["max_drift"] is not None:
-            print(f"instance {record['id']} {record['name']}: colour drift up to {record['max_drift']:.2f} levels")
-    print("\n".join(f"wrote {path}" for path in files))
-    return 0
-
-
-def add_eval_parser(subparsers) -> None:
-    """Add ``eval`` (with sub-commands ``video`` and ``dynamics``) to the CLI's sub-parsers."""
-    from worldgen.eval_dynamics_command import add_dynamics_parser
-
-    evaluate_parser = subparsers.add_parser("eval", help="evaluate videos and dynamics engines",
-                                            description="Evaluation tools.")
-    sub = evaluate_parser.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
-    p = sub.add_parser(
-        "video",
-        help="temporal-consistency metrics of a video (E_warp, flicker, drift, seams, PSNR/SSIM)",
-        description="Measure temporal consistency of VIDEO and write OUT/metrics.json, OUT/temporal.png and "
-        "(with instance ids) OUT/instance_drift.png. Flow-free: VBench temporal flickering, mean inter-frame "
-        "difference. With flow (exact from a worldgen render): E_warp, temporal variance, drift, per-instance "
-        "colour drift. With --reference: PSNR, SSIM. With --chunk: seam score.",
-    )
-    p.add_argument("video", metavar="VIDEO", help="a video file (mp4 ...) or a worldgen render folder (its rgb.mp4)")
-    p.add_argument("--flow", metavar="FILE", help=FLOW_HELP)
-    p.add_argument("--reference", metavar="VIDEO", help="reference video (same frames and size) for PSNR and SSIM")
-    p.add_argument("--chunk", metavar="N", help="frames per generated chunk, for the seam score")
-    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: VIDEO's name + _eval, next to it)")
-    p.set_defaults(func=cmd_eval_video)
-    add_dynamics_parser(sub)
+            lines.append(f"instance {record['id']} {record['name']}: colour drift up to {record['max_drift']:.2f} levels")
+    return lines

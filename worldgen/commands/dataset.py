@@ -61,7 +61,7 @@ def add_dataset_parser(subparsers) -> None:
 
 def cmd_generate(args) -> int:
     from worldgen.dataset.family import load_family
-    from worldgen.dataset.generate import generate
+    from worldgen.pipelines.dataset_generation import generate
 
     family, config, _ = load_family(args.family[0], args.family[1:])
     report = generate(family, config, Path(args.output), args.episodes, split=args.split, workers=args.workers,

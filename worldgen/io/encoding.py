@@ -1,8 +1,9 @@
-"""Byte-exact encodings of dataset members and of the tar shards that hold them.
+"""Byte-exact encodings of arrays, images and documents: what dataset members and output
+files are made of.
 
 Every encoder here is a pure function of its input: no timestamps, no user or host names,
 fixed compression settings. That is what makes an episode byte-identical however many
-workers produced it (DESIGN.md, "Randomness").
+workers produced it (docs/design.md, "Randomness").
 
 Member kinds follow WebDataset's convention, the part of a member name after the sample
 key: ``*.png`` (uint8 image, lossless), ``*.npz`` (numpy arrays, zip-deflated, no pickle),
@@ -12,14 +13,13 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 import zipfile
-from typing import Any, BinaryIO, Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from worldgen.video import to_uint8
+from worldgen.io.video import to_uint8
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 
@@ -62,28 +62,3 @@ def load_png(data: bytes) -> np.ndarray:
 def json_bytes(doc: Any) -> bytes:
     """Compact UTF-8 JSON (keys in insertion order, floats in Python's shortest repr)."""
     return json.dumps(doc, separators=(",", ":")).encode()
-
-
-def write_tar(stream: BinaryIO, members: Iterator[tuple[str, bytes]]) -> None:
-    """Append ``(name, data)`` members to an uncompressed tar ``stream`` with fixed
-    metadata (mtime 0, uid/gid 0, mode 0644), then the end-of-archive blocks."""
-    with tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            archive.addfile(info, io.BytesIO(data))
-
-
-def read_tar(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
-    """``(name, data)`` of every regular member of a tar ``stream``, in order."""
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        for info in archive:
-            if info.isfile():
-                yield info.name, archive.extractfile(info).read()
-
-
-def split_member(name: str) -> tuple[str, str]:
-    """WebDataset's split of a member name into sample key and field:
-    ``000042.rgb.003.png`` -> (``000042``, ``rgb.003.png``)."""
-    key, _, field = name.partition(".")
-    return key, field

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from worldgen.dataset.episode import Episode, generate_episode
 from worldgen.dataset.family import FamilySpec
-from worldgen.dataset.store import ALL, STATE, DatasetWriter
+from worldgen.dataset.store import ALL, STATE, DatasetWriter, Episode
+from worldgen.pipelines.dataset_episode import generate_episode
 from worldgen.scene import SceneError
 
 
@@ -104,7 +104,7 @@ def generate(family: FamilySpec, config: dict, root: Path, episodes: int, split:
     """Complete the dataset in ``root``: episodes ``0 .. episodes-1`` of ``split`` of
     ``family`` (``config``: its plain config, recorded in the manifest). Re-running after an
     interruption produces only what is missing. ``states_only``: simulate without rendering
-    (content ``"state"`` in the manifest; see :func:`~worldgen.dataset.episode.state_metadata`)."""
+    (content ``"state"`` in the manifest; see :func:`~worldgen.pipelines.dataset_episode.state_metadata`)."""
     if split not in family.splits:
         raise SceneError("--split", f"family {family.name!r} has splits {', '.join(family.splits)}, not {split!r}", "command line")
     if episodes < 1 or episodes > family.splits[split].size:

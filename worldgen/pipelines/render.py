@@ -1,11 +1,12 @@
-"""``worldgen render``: simulate a scene, render it through one camera with the reference
-renderer, derive the control maps and exact flow, and write everything to a folder.
+"""The ``render`` job: simulate a scene, render it through one camera with the reference
+renderer, derive the control maps and exact flow (:mod:`worldgen.pipelines.clip`), and
+write everything to a folder.
 
 Written (each file through a temporary name, so an interrupted run leaves no torn file):
 ``trajectory.npz/json``; ``rgb.mp4``, ``depth.mp4``, ``skeleton.mp4``,
 ``segmentation.mp4``, ``normals.mp4``, ``flow.mp4`` (H.264, yuv420p); ``buffers.npz``
 (float32 depth and flow, occlusion, int32 instance ids, normals, camera); ``controls.npz``
-(the stacked control tensor and its channel names); ``instances.json``; and
+(the control stack in the layout of :mod:`control.stack`); ``instances.json``; and
 ``contact_sheet.png`` (a few frames x rgb, depth, skeleton, segmentation, flow)."""
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from worldgen.dataset.encoding import npz_bytes
-from worldgen.files import write_atomic
+from worldgen.io.atomic import write_atomic
+from worldgen.io.encoding import npz_bytes
 from worldgen.scene import RunConfig, SceneError
 from worldgen.scene.checks import spec_error
 from worldgen.scene.schema import CameraSpec, Spec
@@ -114,17 +115,12 @@ def _save_npz(path: Path, **arrays) -> Path:
 
 def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: bool = False) -> RenderReport:
     """Simulate ``config.scene``, render it and write the outputs into ``out_dir``."""
-    from control.depth_map import depth_map
-    from control.flow import exact_flow
     from control.flow_colors import flow_to_color
-    from control.normal_map import normal_map
-    from control.segmentation_map import segmentation_map
-    from control.skeleton_map import skeleton_maps
-    from control.stack import CONTROL_CHANNELS, stack_controls
-    from renderer.pbr.render import RenderSettings, render_trajectory
-    from simulation.engine import make_engine
-    from worldgen.contact_sheet import contact_sheet, pick_frames
-    from worldgen.video import write_video
+    from renderer.pbr.render import RenderSettings
+    from simulation.engines import make_engine
+    from worldgen.io.contact_sheet import contact_sheet, pick_frames
+    from worldgen.io.video import write_video
+    from worldgen.pipelines.clip import render_controls
 
     camera = pick_camera(config, options)
     frames = parse_frames(options.frames, config.scene.frame_count)
@@ -140,32 +136,18 @@ def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: b
     start = time.perf_counter()
     settings = RenderSettings(spp=options.spp, max_depth=options.max_depth, variant=options.variant,
                               exposure=options.exposure, animate_seed=options.animate_seed)
-    clip = render_trajectory(trajectory, camera, settings, frames=frames, progress=progress)
-    seconds["render"] = time.perf_counter() - start
+    rendered = render_controls(trajectory, camera, settings, frames=frames, progress=progress)
+    clip, flow, maps = rendered.clip, rendered.flow, rendered.maps
+    seconds["render and controls"] = time.perf_counter() - start
 
     start = time.perf_counter()
     width, height = clip.size
-    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera)
-    maps = {
-        "rgb": clip.rgb,
-        "depth map": depth_map(clip.depth),
-        "skeleton": skeleton_maps(clip.keypoints, clip.K, clip.world_to_camera, width, height),
-        "segmentation": segmentation_map(clip.instance),
-        "flow": flow_to_color(flow.forward),
-    }
-    normals = normal_map(clip.normal, clip.world_to_camera)
-    controls = stack_controls(maps["depth map"], maps["skeleton"], maps["segmentation"], normals,
-                              flow.forward, flow.forward_occluded)
-    seconds["controls"] = time.perf_counter() - start
-
-    start = time.perf_counter()
+    videos = {"rgb": clip.rgb, "depth": maps.depth, "skeleton": maps.skeleton, "segmentation": maps.segmentation,
+              "flow": flow_to_color(flow.forward), "normals": maps.normal}
     fps = trajectory.fps
-    for name, video in (("rgb", "rgb"), ("depth", "depth map"), ("skeleton", "skeleton"),
-                        ("segmentation", "segmentation"), ("flow", "flow")):
-        write_video(out_dir / f"{name}.mp4", maps[video], fps)
+    for name, video in videos.items():
+        write_video(out_dir / f"{name}.mp4", video, fps)
         files.append(out_dir / f"{name}.mp4")
-    write_video(out_dir / "normals.mp4", normals, fps)
-    files.append(out_dir / "normals.mp4")
     files.append(_save_npz(
         out_dir / "buffers.npz",
         frames=clip.frames, times=clip.times, depth=clip.depth, instance=clip.instance,
@@ -173,13 +155,14 @@ def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: b
         forward_occluded=flow.forward_occluded, backward_occluded=flow.backward_occluded,
         K=clip.K, world_to_camera=clip.world_to_camera, instance_poses=clip.poses,
     ))
-    files.append(_save_npz(out_dir / "controls.npz", controls=controls.astype(np.float16),
-                           channels=np.array(CONTROL_CHANNELS)))
+    files.append(_save_npz(out_dir / "controls.npz", **maps.arrays()))
     instances = out_dir / "instances.json"
     write_atomic(instances, json.dumps({"camera": clip.camera, "instances": clip.instances.to_json()}, indent=1).encode())
     files.append(instances)
     sheet_frames = pick_frames(len(clip.frames), 4)
-    contact_sheet(maps, sheet_frames, out_dir / "contact_sheet.png",
+    sheet = {"rgb": clip.rgb, "depth map": maps.depth, "skeleton": maps.skeleton,
+             "segmentation": maps.segmentation, "flow": videos["flow"]}
+    contact_sheet(sheet, sheet_frames, out_dir / "contact_sheet.png",
                   title=f"{config.scene.name}: frames {[int(clip.frames[i]) for i in sheet_frames]}")
     files.append(out_dir / "contact_sheet.png")
     seconds["write"] = time.perf_counter() - start

@@ -8,16 +8,11 @@ after its contact is the error made after that point, so the drop from one ``k``
 next is what those frames cost. The network alone (no sleeping, no floor projection: what
 training-time validation measures) is the ``network_alone`` row.
 
-Run as ``python -m worldgen.eval_error_origin --data DIR [--checkpoint DIR]`` on a
-``--states-only`` dataset at the model's frame rate (README: the world-model data); it
-prints a table and writes JSON. Units: m, rad."""
+Run as ``worldgen eval error-origin --data DIR [--checkpoint DIR]`` on a
+``--states-only`` dataset at the model's frame rate (docs/world_model.md: the world-model
+data); it prints a table and writes JSON. Units: m, rad."""
 
 from __future__ import annotations
-
-import argparse
-import json
-import sys
-from pathlib import Path
 
 import torch
 
@@ -74,45 +69,26 @@ def error_origin(model: DynamicsModel, table: EntityTable, states: EntityState, 
             "threshold_m_per_s": threshold, "frames": int(states.position.shape[1]), "rows": rows}
 
 
-def main(argv: list[str] | None = None) -> int:
-    from worldgen.eval_dynamics_command import CHECKPOINT_HELP, load_engine
-    from worldgen.train_dynamics import load_group
+def error_origin_report(model: DynamicsModel, data: str, episodes: int = 64, frames: int = 25,
+                        threshold: float = 0.3) -> dict:
+    """:func:`error_origin` on the first ``episodes`` episodes of the states-only dataset
+    ``data``, cut to their first ``frames`` frames; a SceneError when the data cannot serve."""
+    from worldgen.pipelines.train_dynamics import load_group
 
-    parser = argparse.ArgumentParser(prog="python -m worldgen.eval_error_origin", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="a --states-only dataset folder (held-out episodes)")
-    parser.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} (default: the shipped one)")
-    parser.add_argument("--episodes", type=int, default=64)
-    parser.add_argument("--frames", type=int, default=25, help="frames per rollout, frame 0 included")
-    parser.add_argument("--threshold", type=float, default=0.3, help="m/s of velocity change beyond free fall that marks a contact")
-    parser.add_argument("-o", "--out", default="out/error_origin.json")
-    args = parser.parse_args(argv)
-    for option, value, least in (("--episodes", args.episodes, 1), ("--frames", args.frames, 3)):
-        if value < least:
-            print(f"error: command line: {option}: expected a whole number >= {least}, got {value}", file=sys.stderr)
-            return 2
-    try:
-        engine, checkpoint = load_engine("learned", args.checkpoint, sleep=False, floor=False)
-        model = engine.model
-        group = load_group(args.data, model.config.fps, args.episodes)
-    except SceneError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if group.frames < args.frames:
-        print(f"error: {args.data}: episodes have {group.frames} frames; --frames asks for {args.frames}", file=sys.stderr)
-        return 2
-    report = error_origin(model, group.table, group.states.map(lambda x: x[:, :args.frames]), threshold=args.threshold)
-    report.update(data=args.data, checkpoint=checkpoint, episodes=group.episodes)
-    print(f"{report['bodies']} bodies, {report['bodies_with_contact']} with a contact, median first contact at frame "
-          f"{report['median_first_contact_frame']}")
-    print(f"{'':28s} {'whole (m)':>10s} {'whole (rad)':>12s} {'last (m)':>10s} {'last (rad)':>11s}")
+    group = load_group(data, model.config.fps, episodes)
+    if group.frames < frames:
+        raise SceneError("--frames", f"episodes have {group.frames} frames; --frames asks for {frames}", data)
+    report = error_origin(model, group.table, group.states.map(lambda x: x[:, :frames]), threshold=threshold)
+    report.update(data=data, episodes=group.episodes)
+    return report
+
+
+def format_table(report: dict) -> str:
+    """The report as text: counts, then one row per release delay."""
+    lines = [f"{report['bodies']} bodies, {report['bodies_with_contact']} with a contact, median first contact at "
+             f"frame {report['median_first_contact_frame']}",
+             f"{'':28s} {'whole (m)':>10s} {'whole (rad)':>12s} {'last (m)':>10s} {'last (rad)':>11s}"]
     for name, row in report["rows"].items():
-        print(f"{name:28s} {row['translation_whole_m']:10.4f} {row['rotation_whole_rad']:12.3f} "
-              f"{row['translation_last_m']:10.4f} {row['rotation_last_rad']:11.3f}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        lines.append(f"{name:28s} {row['translation_whole_m']:10.4f} {row['rotation_whole_rad']:12.3f} "
+                     f"{row['translation_last_m']:10.4f} {row['rotation_last_rad']:11.3f}")
+    return "\n".join(lines)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulation.mocap import quat_multiply
 from simulation.state import SceneState
-from worldgen.scene.animation import rotation_matrix
+from worldgen.scene.rotations import quat_multiply, rotation_matrix
 
 HORIZONS = (1, 6, 12, 24)  # frames after frame 0 at which errors are reported
 PERTURB_TRANSLATION = 1e-3  # m, chaos floor: shift of each dynamic body's centre of mass
@@ -195,7 +194,7 @@ def explosion_reason(trajectory, reject) -> str | None:
     went through it). Leaving the floor area is not an explosion: with the families' zero
     rolling friction, a cylinder or capsule on its side rolls on for ever in pybullet too
     and drops off the floor's edge (see :func:`left_floor`)."""
-    from worldgen.dataset.episode import rejection_reason
+    from worldgen.pipelines.dataset_episode import rejection_reason
 
     loose = reject.model_copy(update={"max_distance": float("inf"), "min_height": -float("inf")})
     reason = rejection_reason(trajectory, loose)

@@ -3,7 +3,7 @@
 floor, 25 frames at 12 fps. The held-out families rarely have such a head-on hit, and it is
 where a learned model errs most visibly: bodies sink into each other and the box is not
 pushed as far. Units m, s; penetration from pybullet closest points
-(:func:`~worldgen.eval_dynamics.penetration_depths`)."""
+(:func:`~worldgen.eval.dynamics.penetration_depths`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from simulation.engine import Engine
 from simulation.pybullet_engine import PybulletEngine, PybulletWorld
-from worldgen.eval_dynamics import penetration_depths
+from worldgen.eval.dynamics import penetration_depths
 from worldgen.scene import scene_from_dict
 from worldgen.scene.schema import Scene
 

@@ -1,4 +1,4 @@
-"""``worldgen train dynamics``: train the learned world model on pybullet trajectories.
+"""Training the learned world model on pybullet trajectories (``worldgen train dynamics``).
 
 The config is ``configs/train/dynamics.yaml`` with Hydra-syntax overrides (``data=DIR``,
 ``train.steps=2000``, ``model.latent=64``; ``init=CHECKPOINT`` fine-tunes a trained model). Every dataset folder becomes one training group
@@ -58,8 +58,8 @@ def dataset_trajectories(root: str | Path, episodes: int | None = None) -> list:
     """The Trajectory of every stored episode in a dataset folder, or of its first
     ``episodes`` (reads only the trajectory members)."""
     from simulation.state import Trajectory
-    from worldgen.dataset.encoding import load_npz
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+    from worldgen.io.encoding import load_npz
 
     try:
         dataset = EpisodeDataset(root, modalities=("state",))
@@ -135,27 +135,3 @@ def run_training(config: dict, progress: bool = True) -> Path:
     }
     (output / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     return output
-
-
-def cmd_train_dynamics(args) -> int:
-    config = load_config(args.overrides)
-    output = run_training(config, progress=not args.quiet)
-    print(f"wrote {output}/config.json, {output}/model.safetensors, {output}/training.json; "
-          f"curves in {config['run_dir']}/loss.png")
-    return 0
-
-
-def add_train_parser(subparsers) -> None:
-    """Register ``worldgen train dynamics``."""
-    train = subparsers.add_parser("train", help="train models", description="Train the project's models.")
-    sub = train.add_subparsers(dest="train_command", required=True, metavar="MODEL")
-    p = sub.add_parser(
-        "dynamics", help="train the learned world model on pybullet trajectories",
-        description="Train the learned world model (a graph network over bodies, floor, lights and humanoid links) "
-        "on trajectories of `worldgen dataset generate` folders. Config: configs/train/dynamics.yaml; override "
-        "anything in Hydra syntax, e.g. data=DIR validation=DIR train.steps=2000 model.latent=64. Resumes from "
-        "RUN_DIR/checkpoint when present; writes RUN_DIR/loss.png and the final model to `output`.",
-    )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (Hydra syntax)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train_dynamics)

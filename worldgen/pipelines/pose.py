@@ -1,4 +1,5 @@
-"""``worldgen pose extract INPUT -o OUT``: COCO-18 keypoints and skeleton maps from real footage.
+"""Pose extraction (``worldgen pose extract INPUT -o OUT``): COCO-18 keypoints and skeleton
+maps from real footage.
 
 INPUT is an image, a folder of images (one frame each, in name order) or a video. Writes
 ``OUT/keypoints.json`` (format ``worldgen.pose/1``, below), ``OUT/skeleton.mp4`` (skeleton
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.files import write_atomic
+from worldgen.io.atomic import write_atomic
 from worldgen.scene.errors import SceneError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -29,46 +30,27 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
 FORMAT = "worldgen.pose/1"
 
 
-def add_pose_parser(subparsers) -> None:
-    """Add ``pose`` (with sub-command ``extract``) to the CLI's sub-parsers."""
-    pose = subparsers.add_parser("pose", help="pose from real images or video", description="Pose tools.")
-    sub = pose.add_subparsers(dest="pose_command", required=True, metavar="COMMAND")
-    p = sub.add_parser(
-        "extract",
-        help="COCO-18 keypoints and skeleton maps from an image, an image folder or a video",
-        description="Detect one person per frame with MediaPipe BlazePose (offline) and write "
-        "OUT/keypoints.json (COCO-18 pixel keypoints, confidence, validity), OUT/skeleton.mp4 (skeleton "
-        "maps as pose ControlNets draw them) and, for a single image, OUT/skeleton.png.",
-    )
-    p.add_argument("input", metavar="INPUT", help="an image, a folder of images (name order) or a video file")
-    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
-    p.add_argument(
-        "--threshold", type=float, default=0.5,
-        help="a keypoint is valid when its visibility is at least this, in (0, 1] (default 0.5)",
-    )
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of an image or image folder (default 30)")
-    p.set_defaults(func=cmd_pose_extract)
-
-
-def cmd_pose_extract(args) -> int:
-    """Run ``pose extract``; user mistakes raise :class:`SceneError` (field ``INPUT``, ...)."""
+def extract_poses(source: Path, out: Path, threshold: float = 0.5, fps: float = 30.0) -> tuple[int, int, list[Path]]:
+    """Detect one person per frame of ``source`` (an image, an image folder or a video;
+    ``fps`` is the frame rate of images) and write the files of the module docstring into
+    ``out``. Returns (frames with a person, frames, files written); user mistakes raise
+    :class:`SceneError` (field ``INPUT``, ...)."""
     import cv2  # here and below, imports that would slow down `worldgen --help`
 
     from control.pose_extract import PoseExtractor
     from control.skeleton_map import draw_skeleton_map
     from simulation.humanoid import COCO18_NAMES
-    from worldgen.video import write_video
+    from worldgen.io.video import write_video
 
-    if not 0 < args.threshold <= 1:
-        raise SceneError("--threshold", f"expected a number in (0, 1], got {args.threshold}", "command line")
-    if not args.fps > 0:
-        raise SceneError("--fps", f"expected a number > 0, got {args.fps}", "command line")
-    source = Path(args.input)
+    if not 0 < threshold <= 1:
+        raise SceneError("--threshold", f"expected a number in (0, 1], got {threshold}", "command line")
+    if not fps > 0:
+        raise SceneError("--fps", f"expected a number > 0, got {fps}", "command line")
     kind = _input_kind(source)
-    fps = _video_fps(source) if kind == "video" else args.fps
+    fps = _video_fps(source) if kind == "video" else fps
     frames_json, maps = [], []
     size = None
-    with PoseExtractor(static_image_mode=kind != "video", threshold=args.threshold) as extractor:
+    with PoseExtractor(static_image_mode=kind != "video", threshold=threshold) as extractor:
         for index, (name, frame) in enumerate(_frames(source, kind)):
             if size is None:
                 size = frame.shape[:2]
@@ -86,7 +68,6 @@ def cmd_pose_extract(args) -> int:
     if size is None:
         raise SceneError("INPUT", "the video has no frames", str(source))
     height, width = size
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     document = {
         "format": FORMAT, "source": str(source), "width": width, "height": height, "fps": fps,
@@ -97,10 +78,8 @@ def cmd_pose_extract(args) -> int:
     if kind == "image":
         png = cv2.imencode(".png", cv2.cvtColor(maps[0], cv2.COLOR_RGB2BGR))[1]
         write_atomic(out / "skeleton.png", png.tobytes())
-    found = sum(bool(f["people"]) for f in frames_json)
-    print(f"{out}: a person in {found} of {len(frames_json)} frames; keypoints.json, skeleton.mp4"
-          + (", skeleton.png" if kind == "image" else ""))
-    return 0
+    files = [out / "keypoints.json", out / "skeleton.mp4"] + ([out / "skeleton.png"] if kind == "image" else [])
+    return sum(bool(f["people"]) for f in frames_json), len(frames_json), files
 
 
 def _input_kind(source: Path) -> str:
@@ -123,7 +102,7 @@ def _input_kind(source: Path) -> str:
 def _frames(source: Path, kind: str) -> Iterator[tuple[str | None, np.ndarray]]:
     """(file name or None, uint8 (H, W, 3) RGB) for each frame of the input."""
     if kind == "video":
-        from worldgen.video import iter_video_frames
+        from worldgen.io.video import iter_video_frames
 
         try:
             for frame in iter_video_frames(source):
@@ -150,7 +129,7 @@ def _read_image(path: Path, source: Path) -> np.ndarray:
 
 def _video_fps(source: Path) -> float:
     """Frame rate of a video input (SceneError if it cannot be opened)."""
-    from worldgen.video import video_fps
+    from worldgen.io.video import video_fps
 
     try:
         return video_fps(source)
@@ -159,5 +138,5 @@ def _video_fps(source: Path) -> float:
 
 
 def _without_path(err: ValueError, source: Path) -> str:
-    """A worldgen.video error message without its leading path (SceneError adds it)."""
+    """A worldgen.io.video error message without its leading path (SceneError adds it)."""
     return str(err).removeprefix(f"{source}: ")

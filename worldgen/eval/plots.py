@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from worldgen.files import write_atomic
+from worldgen.io.atomic import write_atomic
 from worldgen.metrics.flicker import GENERATOR_FLICKER_LEVELS
 
 MOST_INSTANCES = 10  # lines in the instance plot (largest drift first)

@@ -19,8 +19,9 @@ Members of an episode (T frames, H x W pixels, N instance ids, B bodies, P human
 ``object_coordinates.npz``   ``coordinates`` (T, 3, H, W) float32: the surface point in its
                              body's or humanoid link's local frame, m, rounded to 1/8192 m
                              (Kubric's object coordinates, metric); 0 on floor and background
-``controls.npz``             ``depth_map`` (T, H, W) uint8 ControlNet depth map (inverse
-                             depth, clip-normalised); ``skeleton_map`` (T, H, W, 3) uint8
+``controls.npz``             the control stack: ``maps`` (T, 10, H, W) uint8, ``flow``
+                             (T, 2, H, W) float16, ``occlusion`` (T, H, W) bool,
+                             ``channels`` (layout in :mod:`control.stack`)
 ``skeleton.npz``             ``keypoints_3d`` (T, P, 18, 3) world m; ``keypoints_2d``
                              (T, P, 18, 2) pixels; ``visible`` (T, P, 18) bool (COCO-18)
 ``camera.npz``               ``K`` (T, 3, 3) pixels; ``world_to_camera`` (T, 4, 4) OpenCV
@@ -35,40 +36,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
-from worldgen.dataset.encoding import json_bytes, npz_bytes, png_bytes
 from worldgen.dataset.family import FamilySpec, episode_scene
+from worldgen.dataset.store import Episode
+from worldgen.io.encoding import json_bytes, npz_bytes, png_bytes
+from worldgen.io.video import video_bytes
 from worldgen.scene import scene_to_yaml
-from worldgen.video import to_uint8, video_bytes
 
 MEMBER_FORMAT = "worldgen.episode/1"
 FLOW_STEP = 2.0**-10  # pixels: stored flow is exact to 1/2048 px
 COORDINATE_STEP = 2.0**-13  # metres: stored object coordinates are exact to 0.06 mm
-
-
-@dataclass
-class Episode:
-    """The outcome of one episode: its members (name after the key -> bytes), or the
-    reason it was rejected (``members`` is then empty)."""
-
-    index: int
-    seed: int
-    members: dict[str, bytes]
-    rejected: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def key(self) -> str:
-        return episode_key(self.index)
-
-
-def episode_key(index: int) -> str:
-    """WebDataset sample key of episode ``index`` (no dots: WebDataset splits on them)."""
-    return f"{index:06d}"
 
 
 def rejection_reason(trajectory, reject) -> str | None:
@@ -97,7 +77,7 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
                      states_only: bool = False) -> Episode:
     """Simulate, check and render episode ``index`` of ``split``; encode its members.
     ``states_only``: no rendering; only the state members and :func:`state_metadata`."""
-    from simulation.engine import make_engine
+    from simulation.engines import make_engine
 
     start = time.perf_counter()
     seed = family.seed(split, index)
@@ -117,25 +97,21 @@ def generate_episode(family: FamilySpec, split: str, index: int, dynamics: str =
 def rendered_members(family: FamilySpec, scene, trajectory) -> tuple[dict[str, bytes], object]:
     """Render ``trajectory`` through the family's camera: the image members (RGB to
     camera) and the rendered clip (a :class:`renderer.pbr.render.RenderedClip`)."""
-    from control.depth_map import depth_map
-    from control.flow import exact_flow, object_coordinates
-    from control.skeleton_map import project_keypoints, skeleton_maps
-    from renderer.pbr.render import RenderSettings, render_trajectory
+    from control.skeleton_map import project_keypoints
+    from renderer.pbr.render import RenderSettings
+    from worldgen.pipelines.clip import render_controls
 
     camera = next((c for c in scene.cameras if c.name == family.camera), scene.cameras[0])
-    clip = render_trajectory(trajectory, camera, RenderSettings(spp=family.spp, max_depth=family.max_depth))
+    rendered = render_controls(trajectory, camera, RenderSettings(spp=family.spp, max_depth=family.max_depth),
+                               coordinates=True)
+    clip, flow = rendered.clip, rendered.flow
     width, height = clip.size
     T = len(clip.frames)
-    coordinates = np.stack([object_coordinates(clip.depth[t], clip.instance[t], clip.poses[t], clip.K,
-                                               clip.world_to_camera[t]) for t in range(T)])  # (T, H, W, 3)
-    flow = exact_flow(clip.depth, clip.instance, clip.poses, clip.K, clip.world_to_camera, coordinates=coordinates)
-    coordinates = coordinates.transpose(0, 3, 1, 2)
+    coordinates = rendered.coordinates.transpose(0, 3, 1, 2)
     keypoints_2d = np.zeros(clip.keypoints.shape[:-1] + (2,), np.float32)
     visible = np.zeros(clip.keypoints.shape[:-1], bool)
     for t in range(T):
         keypoints_2d[t], visible[t] = project_keypoints(clip.keypoints[t], clip.K, clip.world_to_camera[t], width, height)
-    depth_control = depth_map(clip.depth)[:, 0]
-    skeleton = skeleton_maps(clip.keypoints, clip.K, clip.world_to_camera, width, height)
 
     members = {f"rgb.{t:03d}.png": png_bytes(clip.rgb[t]) for t in range(T)}
     members["rgb.mp4"] = video_bytes(clip.rgb, trajectory.fps)
@@ -146,7 +122,7 @@ def rendered_members(family: FamilySpec, scene, trajectory) -> tuple[dict[str, b
                                     forward_occluded=flow.forward_occluded, backward_occluded=flow.backward_occluded)
     on_objects = (clip.instance >= 2)[:, None]
     members["object_coordinates.npz"] = npz_bytes(coordinates=np.where(on_objects, _quantise(coordinates, COORDINATE_STEP), 0).astype(np.float32))
-    members["controls.npz"] = npz_bytes(depth_map=to_uint8(depth_control), skeleton_map=to_uint8(skeleton.transpose(0, 2, 3, 1)))
+    members["controls.npz"] = npz_bytes(**rendered.maps.arrays())
     members["skeleton.npz"] = npz_bytes(keypoints_3d=clip.keypoints.astype(np.float32),
                                         keypoints_2d=keypoints_2d, visible=visible)
     members["camera.npz"] = npz_bytes(K=np.repeat(clip.K[None], T, axis=0), world_to_camera=clip.world_to_camera)

@@ -1,0 +1,121 @@
+"""Option parsing shared by the command modules: the scene argument with its overrides,
+whole numbers, WxH sizes and engine options. A bad value is a one-line
+:class:`~worldgen.scene.SceneError` naming the flag (exit 2); nothing here runs a job."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from worldgen.scene import RunConfig, SceneError, compose_config
+
+SCENE_HELP = (
+    "a bundled scene name (see `worldgen scenes`) or a path to a scene YAML, followed by any "
+    "overrides in Hydra syntax: scene=NAME, scene.seed=3, scene.objects.0.physics.mass=2, "
+    "scene.gravity=[0,0,-3], ~scene.cameras"
+)
+CHECKPOINT_HELP = "a checkpoint folder (config.json + *.safetensors)"
+FLOW_HELP = (
+    "flow file: a worldgen render folder, its buffers.npz, or an .npz with forward_flow (T, 2, H, W) pixels "
+    "(frame t to t+1) and optionally forward_occluded (T, H, W) bool, backward_flow / backward_occluded "
+    "(frame t to t-1) and instance (T, H, W) ids (default: the buffers.npz of the render folder VIDEO is in)"
+)
+
+
+def add_scene_arguments(p: argparse.ArgumentParser, output: bool = True) -> None:
+    """SCENE [OVERRIDE ...] and, with ``output``, -o OUT and -q: the commands that run a scene."""
+    p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
+    if output:
+        p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def split_scene_args(items: list[str]) -> tuple[str | None, list[str]]:
+    """First item without '=' (and not a deletion '~key') is the scene; the rest are overrides."""
+    if items and "=" not in items[0] and not items[0].startswith("~"):
+        return items[0], items[1:]
+    return None, items
+
+
+def load_run_config(items: list[str]) -> RunConfig:
+    """The run config of ``SCENE [OVERRIDE ...]``, with its ``dynamics=`` engine checked."""
+    from simulation.engines import make_engine
+
+    spec, overrides = split_scene_args(items)
+    for item in overrides:
+        if "=" not in item and not item.startswith("~"):
+            raise SceneError("", f"expected an override KEY=VALUE after the scene, got {item!r}", "command line")
+    config = compose_config(spec, overrides)
+    try:
+        make_engine(str(config.options.get("dynamics", "pybullet")))
+    except (KeyError, ValueError) as err:
+        raise SceneError("dynamics", err.args[0], "command line") from None
+    return config
+
+
+def parse_count(text: str | None, field: str, low: int, high: int | None = None) -> int | None:
+    """A whole-number option in [low, high] (None passes through); a SceneError otherwise."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
+        expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+        raise SceneError(field, f"expected {expected}, got {text!r}", "command line")
+    return value
+
+
+def parse_resolution(text: str | None, field: str = "--resolution") -> tuple[int, int] | None:
+    """(width, height) of ``WxH``, both >= 1 (None passes through); a SceneError otherwise."""
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+        if width < 1 or height < 1:
+            raise ValueError
+    except ValueError:
+        raise SceneError(field, f"expected WIDTHxHEIGHT such as 128x128, got {text!r}", "command line") from None
+    return width, height
+
+
+def load_engine(name: str, checkpoint: str | None, sleep: bool = True, floor: bool = True, contacts: bool = True):
+    """(engine, resolved checkpoint path or None) for ``--engine`` / ``--checkpoint``
+    (``sleep``: the learned engine deactivates bodies at rest, off with --no-sleep;
+    ``floor``: it lifts bodies out of the floor, off with --no-floor-projection); a
+    SceneError naming the flag for a name, option or checkpoint that cannot be used."""
+    from simulation.engines import ENGINES, make_engine
+
+    if name not in ENGINES:
+        raise SceneError("--engine", f"expected one of {', '.join(sorted(ENGINES))}, got {name!r}", "command line")
+    if name == "pybullet":
+        for flag, given, what in (("--checkpoint", checkpoint is not None, "loads a checkpoint"),
+                                  ("--no-sleep", not sleep, "deactivates bodies"),
+                                  ("--no-floor-projection", not floor, "projects bodies out of the floor")):
+            if given:
+                raise SceneError(flag, f"only --engine learned {what}", "command line")
+    elif checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise SceneError("--checkpoint", f"no such folder; expected {CHECKPOINT_HELP}", checkpoint)
+        if not (path / "config.json").is_file():
+            raise SceneError("--checkpoint", f"the folder has no config.json; expected {CHECKPOINT_HELP}", checkpoint)
+    try:
+        engine = make_engine(name, checkpoint, contacts=contacts, sleep=sleep, floor=floor)
+    except ImportError as err:
+        raise SceneError("--engine", f"the {name} engine is not available here ({_first_line(err)}); "
+                         "try --engine pybullet", "command line") from None
+    except (OSError, ValueError, RuntimeError) as err:  # missing or unreadable files, wrong shapes
+        raise SceneError("--checkpoint", f"cannot load {checkpoint or 'the shipped checkpoint'}: "
+                         f"{_first_line(err)}; expected {CHECKPOINT_HELP}", "command line") from None
+    if name == "pybullet":
+        return engine, None
+    from simulation.dynamics import DEFAULT_CHECKPOINT
+
+    return engine, str(Path(checkpoint or DEFAULT_CHECKPOINT).resolve())
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__

@@ -1,0 +1,136 @@
+"""``worldgen eval video | dynamics | error-origin``: the command line of :mod:`worldgen.eval`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from worldgen.commands.arguments import CHECKPOINT_HELP, FLOW_HELP, load_engine, parse_count, parse_resolution
+
+
+def add_eval_parser(subparsers) -> None:
+    """Add ``eval`` (with sub-commands ``video``, ``dynamics`` and ``error-origin``) to the
+    CLI's sub-parsers."""
+    from worldgen.eval.dynamics_report import DEFAULT_FAMILIES
+
+    evaluate_parser = subparsers.add_parser("eval", help="evaluate videos and dynamics engines",
+                                            description="Evaluation tools.")
+    sub = evaluate_parser.add_subparsers(dest="eval_command", required=True, metavar="COMMAND")
+    p = sub.add_parser(
+        "video",
+        help="temporal-consistency metrics of a video (E_warp, flicker, drift, seams, PSNR/SSIM)",
+        description="Measure temporal consistency of VIDEO and write OUT/metrics.json, OUT/temporal.png and "
+        "(with instance ids) OUT/instance_drift.png. Flow-free: VBench temporal flickering, mean inter-frame "
+        "difference. With flow (exact from a worldgen render): E_warp, temporal variance, drift, per-instance "
+        "colour drift. With --reference: PSNR, SSIM. With --chunk: seam score.",
+    )
+    p.add_argument("video", metavar="VIDEO", help="a video file (mp4 ...) or a worldgen render folder (its rgb.mp4)")
+    p.add_argument("--flow", metavar="FILE", help=FLOW_HELP)
+    p.add_argument("--reference", metavar="VIDEO", help="reference video (same frames and size) for PSNR and SSIM")
+    p.add_argument("--chunk", metavar="N", help="frames per generated chunk, for the seam score")
+    p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: VIDEO's name + _eval, next to it)")
+    p.set_defaults(func=cmd_eval_video)
+
+    p = sub.add_parser(
+        "dynamics",
+        help="a dynamics engine (the learned world model) against pybullet: errors, chaos floor, physics checks",
+        description="Roll the engine out on held-out episodes of scene families and compare with pybullet: "
+        "translation, rotation and light errors at horizons 1, 6, 12, 24 frames and over the whole 25-frame "
+        "rollout; the chaos floor (pybullet against itself from a start perturbed by 1 mm and 0.5 degrees per "
+        "body) and the engine / floor ratios; penetration; objects at rest staying at rest; explosions and energy "
+        "of long rollouts. Writes OUT/dynamics_eval.json, OUT/error_vs_horizon.png, OUT/energy.png and "
+        "OUT/side_by_side_{i}.mp4 (left pybullet, right the engine).",
+    )
+    p.add_argument("-o", "--output", metavar="OUT", required=True, help="output folder")
+    p.add_argument("--engine", default="learned", metavar="NAME",
+                   help="learned (the world model) or pybullet (a sanity baseline: error 0) (default: learned)")
+    p.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} of the learned engine "
+                   "(default: checkpoints/dynamics)")
+    p.add_argument("--no-sleep", action="store_true",
+                   help="the learned engine without deactivating bodies at rest")
+    p.add_argument("--no-floor-projection", action="store_true",
+                   help="the learned engine without lifting bodies out of the floor after each step")
+    p.add_argument("--family", nargs="+", action="extend", metavar="NAME",
+                   help=f"scene families, bundled names or YAML paths (default: {' '.join(DEFAULT_FAMILIES)})")
+    p.add_argument("--episodes", default="64", metavar="N", help="held-out episodes per family (default: 64)")
+    p.add_argument("--split", default="validation", metavar="NAME", help="split of the episodes (default: validation)")
+    p.add_argument("--long-frames", default="2000", metavar="N", help="frames of the long rollouts (default: 2000)")
+    p.add_argument("--long-episodes", default="16", metavar="N", help="long rollouts per family (default: 16)")
+    p.add_argument("--videos", default="3", metavar="N",
+                   help="side-by-side videos of the first family's first episodes (default: 3)")
+    p.add_argument("--resolution", default="128x128", metavar="WxH", help="video size (default: 128x128)")
+    p.add_argument("--spp", default="8", metavar="N", help="samples per pixel of the videos (default: 8)")
+    p.add_argument("--seed", default="0", metavar="N", help="seed of the chaos-floor perturbations (default: 0)")
+    p.set_defaults(func=cmd_eval_dynamics)
+
+    p = sub.add_parser(
+        "error-origin",
+        help="where a learned rollout's error is made: bodies held on pybullet's states until after first contact",
+        description="The restart oracle: each body of held-out pybullet episodes is held on its true states "
+        "until k frames after its first contact, then left to the network (k = 0, 1, 2, 4, 6, 12), against the "
+        "network alone. Prints translation and rotation errors per k and writes them as JSON.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="a --states-only dataset folder of held-out episodes at the model's frame rate")
+    p.add_argument("--checkpoint", metavar="DIR", help=f"{CHECKPOINT_HELP} (default: the shipped one)")
+    p.add_argument("--episodes", default="64", metavar="N", help="episodes to roll out (default: 64)")
+    p.add_argument("--frames", default="25", metavar="N", help="frames per rollout, frame 0 included (default: 25)")
+    p.add_argument("--threshold", type=float, default=0.3, metavar="M_PER_S",
+                   help="velocity change beyond free fall that marks a contact, m/s (default: 0.3)")
+    p.add_argument("-o", "--output", default="out/error_origin.json", metavar="FILE",
+                   help="JSON report (default: out/error_origin.json)")
+    p.set_defaults(func=cmd_eval_error_origin)
+
+
+def cmd_eval_video(args) -> int:
+    from worldgen.eval.video import evaluate_video, format_table, report_lines
+
+    chunk = parse_count(args.chunk, "--chunk", 2)
+    report, clip, files = evaluate_video(args.video, args.flow, args.reference, chunk,
+                                         Path(args.output) if args.output else None)
+    print(format_table({"value": report}))
+    print("\n".join(report_lines(report, clip)))
+    print("\n".join(f"wrote {path}" for path in files))
+    return 0
+
+
+def cmd_eval_dynamics(args) -> int:
+    from worldgen.eval.dynamics_report import DEFAULT_FAMILIES, evaluate_engine, format_table, load_families
+    from worldgen.eval.dynamics_run import Settings
+
+    settings = Settings(
+        episodes=parse_count(args.episodes, "--episodes", 1), split=args.split,
+        long_frames=parse_count(args.long_frames, "--long-frames", 2),
+        long_episodes=parse_count(args.long_episodes, "--long-episodes", 0), seed=parse_count(args.seed, "--seed", 0),
+    )
+    videos = parse_count(args.videos, "--videos", 0, settings.episodes)
+    spp = parse_count(args.spp, "--spp", 1)
+    resolution = parse_resolution(args.resolution)
+    families = load_families(args.family or list(DEFAULT_FAMILIES), settings)
+    engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep, not args.no_floor_projection,
+                                     contacts=False)
+    arguments = {"output": args.output, "engine": args.engine, "checkpoint": args.checkpoint, "family": list(families),
+                 **dataclasses.asdict(settings), "videos": videos, "resolution": list(resolution), "spp": spp,
+                 "sleep": None if args.engine != "learned" or args.no_sleep else dataclasses.asdict(engine.sleep),
+                 "floor_projection": args.engine == "learned" and not args.no_floor_projection}
+    report = evaluate_engine(engine, families, settings, Path(args.output), videos, resolution, spp, arguments,
+                             checkpoint)
+    print(format_table(report))
+    print("\n".join(f"wrote {p}" for p in report["files"]))
+    return 0
+
+
+def cmd_eval_error_origin(args) -> int:
+    from worldgen.eval.error_origin import error_origin_report, format_table
+    from worldgen.io.json_file import write_json
+
+    episodes = parse_count(args.episodes, "--episodes", 1)
+    frames = parse_count(args.frames, "--frames", 3)
+    engine, checkpoint = load_engine("learned", args.checkpoint, sleep=False, floor=False)
+    report = error_origin_report(engine.model, args.data, episodes, frames, args.threshold)
+    report["checkpoint"] = checkpoint
+    print(format_table(report))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"wrote {write_json(out, report)}")
+    return 0
