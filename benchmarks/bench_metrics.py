@@ -1,7 +1,7 @@
 """Speed of the temporal metrics on 128x128 x 240-frame clips (target: >= 200 frames/s).
 
 Frames per second (clip frames / seconds, best of ``--repeats``) of each metric and of
-``worldgen.eval.video.evaluate`` with everything on: flow, occlusion, instance ids, a
+``worldgen.metrics.report.evaluate`` with everything on: flow, occlusion, instance ids, a
 reference and chunks, i.e. what ``worldgen eval video`` computes after decoding. The clip is
 seeded random data (uint8 frames as decoded from a video, flow of a fraction of a pixel
 with a drift, 1 % occlusion per frame so that the drift tracks points through all 240
@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from results_io import best_seconds, machine, write_results
 
-from worldgen.eval.video import evaluate
 from worldgen.io.flow_file import FlowFile
 from worldgen.metrics import (
     composed_drift,
@@ -32,6 +31,7 @@ from worldgen.metrics import (
     warping_errors,
 )
 from worldgen.metrics.frames import as_float_frames
+from worldgen.metrics.report import evaluate
 
 TARGET_FPS = 200.0
 

@@ -12,6 +12,7 @@ import sys
 from worldgen.commands.dataset import add_dataset_parser
 from worldgen.commands.deflicker import add_deflicker_parser
 from worldgen.commands.eval import add_eval_parser
+from worldgen.commands.generate import add_generate_parser
 from worldgen.commands.pose import add_pose_parser
 from worldgen.commands.scene import add_scene_parsers
 from worldgen.commands.train import add_train_parser
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rendered with mitsuba, with exact control maps and optical flow.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_generate_parser(sub)
     add_scene_parsers(sub)
     add_pose_parser(sub)
     add_dataset_parser(sub)

@@ -22,28 +22,7 @@ from tqdm import tqdm
 
 from simulation.dynamics.model import DynamicsConfig, DynamicsModel
 from simulation.dynamics.training import Group, TrainConfig, fit_normalisers, rollout_loss, sample_batch, validate
-
-
-def _save_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> dict:
-    """Optimiser tensors into ``path`` (safetensors); returns the rest as JSON-ready data."""
-    from safetensors.torch import save_file
-
-    state = optimizer.state_dict()
-    tensors = {f"{index}.{name}": value.contiguous() for index, entry in state["state"].items()
-               for name, value in entry.items() if torch.is_tensor(value)}
-    save_file(tensors, str(path))
-    return {"param_groups": state["param_groups"], "names": sorted(tensors)}
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, path: Path, doc: dict) -> None:
-    from safetensors.torch import load_file
-
-    tensors = load_file(str(path))
-    state: dict = {}
-    for key, value in tensors.items():
-        index, name = key.split(".", 1)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": doc["param_groups"]})
+from worldgen.io.optimizer_state import load_optimizer, save_optimizer
 
 
 def save_checkpoint(folder: Path, model: DynamicsModel, optimizer, step: int, generator: torch.Generator,
@@ -52,7 +31,7 @@ def save_checkpoint(folder: Path, model: DynamicsModel, optimizer, step: int, ge
     tmp = folder.with_name(folder.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp)
-    doc = _save_optimizer(optimizer, tmp / "optimizer.safetensors")
+    doc = save_optimizer(optimizer, tmp / "optimizer.safetensors")
     if average is not None:
         average.module.save_pretrained(tmp / "average")
         doc.update(averaged=int(average.n_averaged))
@@ -133,7 +112,7 @@ def train(model_config: DynamicsConfig, config: TrainConfig, groups: list[Group]
         doc = None
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     if doc is not None:
-        _load_optimizer(optimizer, checkpoint / "optimizer.safetensors", doc)
+        load_optimizer(optimizer, checkpoint / "optimizer.safetensors", doc)
     decay = (config.final_learning_rate / config.learning_rate) ** (1.0 / max(config.steps, 1))
     first = step
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: decay ** (s + first))

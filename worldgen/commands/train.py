@@ -1,5 +1,5 @@
-"""``worldgen train dynamics [KEY=VALUE ...]``: the command line of
-:mod:`worldgen.pipelines.train_dynamics`."""
+"""``worldgen train dynamics | renderer [KEY=VALUE ...]``: the command line of
+:mod:`worldgen.pipelines.train_dynamics` and :mod:`worldgen.pipelines.train_renderer`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,18 @@ def add_train_parser(subparsers) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_dynamics)
 
+    p = sub.add_parser(
+        "renderer", help="train the video diffusion renderer on rendered datasets",
+        description="Train the ControlNet-style video diffusion renderer on `worldgen dataset generate` folders "
+        "(rgb, control stack, state tokens). Config: configs/train/renderer.yaml; model=tiny|small|base picks a "
+        "preset, then override anything in Hydra syntax, e.g. data=[DIR,...] train.steps=2000 model.width=96. "
+        "Resumes from RUN_DIR/checkpoint when present; writes RUN_DIR/loss.png, validation clips in "
+        "RUN_DIR/validation/ and the final renderer (moving average of the weights) to `output`.",
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (Hydra syntax)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_renderer)
+
 
 def cmd_train_dynamics(args) -> int:
     from worldgen.pipelines.train_dynamics import load_config, run_training
@@ -27,4 +39,14 @@ def cmd_train_dynamics(args) -> int:
     output = run_training(config, progress=not args.quiet)
     print(f"wrote {output}/config.json, {output}/model.safetensors, {output}/training.json; "
           f"curves in {config['run_dir']}/loss.png")
+    return 0
+
+
+def cmd_train_renderer(args) -> int:
+    from worldgen.pipelines.train_renderer import load_config, run_training
+
+    config = load_config(args.overrides)
+    output = run_training(config, progress=not args.quiet)
+    print(f"wrote the renderer to {output} (training.json beside it); curves in {config['run_dir']}/loss.png, "
+          f"validation clips in {config['run_dir']}/validation/")
     return 0

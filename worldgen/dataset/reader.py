@@ -281,6 +281,23 @@ class EpisodeDataset(Dataset):
                     members[field] = f.read(size)
         return members
 
+    def trajectory(self, index: int):
+        """The :class:`~simulation.state.Trajectory` of sample ``index`` (its trajectory
+        members only); a DatasetFormatError when the episode has none."""
+        from simulation.state import Trajectory
+
+        entry = self.samples[index]
+        members = {}
+        with open(self.root / entry["shard"], "rb") as f:
+            for field in ("trajectory.json", "trajectory.npz"):
+                if field not in entry["offsets"]:
+                    raise DatasetFormatError(f"{self.root}: episode {entry['key']} has no {field}")
+                offset, size = entry["offsets"][field]
+                f.seek(offset)
+                members[field] = f.read(size)
+        return Trajectory.from_document(json.loads(members["trajectory.json"]), load_npz(members["trajectory.npz"]),
+                                        f"{self.root}/{entry['key']}")
+
     def __getitem__(self, index: int) -> dict:
         entry = self.samples[index]
         rng = random.Random(hash((self.seed, index))) if self.seed is not None and self.clip_length is not None else None

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from worldgen.eval.video import Clip, evaluate, load_clip, load_reference
+from worldgen.eval.video import Clip, load_clip, load_reference
 from worldgen.io.json_file import write_json
+from worldgen.metrics.report import evaluate
 from worldgen.scene.errors import SceneError
 
 FORMAT = "worldgen.deflicker/1"

@@ -57,22 +57,13 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
 def dataset_trajectories(root: str | Path, episodes: int | None = None) -> list:
     """The Trajectory of every stored episode in a dataset folder, or of its first
     ``episodes`` (reads only the trajectory members)."""
-    from simulation.state import Trajectory
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
-    from worldgen.io.encoding import load_npz
 
     try:
         dataset = EpisodeDataset(root, modalities=("state",))
+        return [dataset.trajectory(index) for index in range(len(dataset.samples[:episodes]))]
     except DatasetFormatError as err:
         raise SceneError("data", str(err), "command line") from None
-    trajectories = []
-    for index, entry in enumerate(dataset.samples[:episodes]):
-        member = dataset.raw_members(index, all_fields=False)
-        if "trajectory.npz" not in member or "trajectory.json" not in member:
-            raise SceneError("data", f"{root}: episode {entry['key']} has no trajectory", "command line")
-        trajectories.append(Trajectory.from_document(json.loads(member["trajectory.json"]), load_npz(member["trajectory.npz"]),
-                                                     f"{root}/{entry['key']}"))
-    return trajectories
 
 
 def load_group(root: str | Path, fps: int, episodes: int | None = None):

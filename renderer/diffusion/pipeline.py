@@ -1,0 +1,70 @@
+"""A renderer folder: the denoiser, its scheduler and what it was trained for, saved and
+loaded together, and the call that paints a clip.
+
+Folder layout: ``config.json`` + ``diffusion_pytorch_model.safetensors`` (the
+:class:`~renderer.diffusion.model.VideoDenoiser`), ``scheduler_config.json`` (the
+DDIM scheduler) and ``renderer.json``: ``sample_size`` (the training resolution, pixels),
+``clip_length`` (frames per training clip), ``token_features`` (names of the state-token
+features, in order) and ``objective`` (``diffusion`` or ``regression``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from renderer.diffusion.model import VideoDenoiser
+from renderer.diffusion.sampling import make_scheduler, paint
+
+FORMAT = "worldgen.renderer/1"
+
+
+@dataclass
+class VideoRenderer:
+    """A trained denoiser with its scheduler and training facts."""
+
+    model: VideoDenoiser
+    scheduler: object = field(default_factory=make_scheduler)
+    sample_size: int = 64
+    clip_length: int = 16
+    token_features: list[str] = field(default_factory=list)
+    objective: str = "diffusion"
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.model.save_pretrained(folder)
+        self.scheduler.save_pretrained(folder)
+        facts = {k: v for k, v in asdict(self).items() if k not in ("model", "scheduler")}
+        (folder / "renderer.json").write_text(json.dumps({"format": FORMAT, **facts}, indent=1) + "\n")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> "VideoRenderer":
+        """The renderer saved in ``folder``; a ValueError saying what is missing or wrong."""
+        from diffusers import DDIMScheduler
+
+        folder = Path(folder)
+        missing = [name for name in ("config.json", "renderer.json", "scheduler_config.json") if not (folder / name).is_file()]
+        if not folder.is_dir() or missing:
+            raise ValueError(f"{folder}: expected a renderer folder (config.json, *.safetensors, scheduler_config.json, "
+                             f"renderer.json); missing {', '.join(missing) if folder.is_dir() else 'the folder'}")
+        facts = json.loads((folder / "renderer.json").read_text())
+        if facts.pop("format", None) != FORMAT:
+            raise ValueError(f"{folder}/renderer.json: expected format {FORMAT}")
+        try:
+            model = VideoDenoiser.from_pretrained(folder, use_safetensors=True).eval()
+        except (OSError, EnvironmentError, RuntimeError) as err:
+            raise ValueError(f"{folder}: cannot load the denoiser: {str(err).strip().splitlines()[0]}") from None
+        return cls(model, DDIMScheduler.from_pretrained(folder), **facts)
+
+    def paint(self, tokens: torch.Tensor, token_mask: torch.Tensor, controls: torch.Tensor | None,
+              control_weights: dict | None = None, steps: int = 4, generator: torch.Generator | None = None,
+              noise: torch.Tensor | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+        """(B, T, 3, H, W) frames in [0, 1] (arguments: :func:`~renderer.diffusion.sampling.paint`);
+        a regression renderer takes one step from zeros."""
+        if self.objective == "regression" and noise is None:
+            height, width = controls.shape[-2:] if controls is not None else size
+            steps, noise = 1, torch.zeros(tokens.shape[:2] + (3, height, width))
+        return paint(self.model, self.scheduler, tokens, token_mask, controls, control_weights, steps, generator, noise,
+                     size)

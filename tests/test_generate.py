@@ -1,0 +1,96 @@
+"""`worldgen generate`: N frames in give N frames out with the control videos, the
+side-by-side and exact-flow metrics; control weights of 0 paint the base's output; real
+footage drives the skeleton map; mistakes are one line with exit 2. A tiny renderer is
+trained here on a tiny dataset (the shipped one is checked by the slow tests)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from worldgen.cli import main
+from worldgen.io.video import read_video
+from worldgen.pipelines.generate import GenerateOptions, load_renderer, paint_windows
+from worldgen.pipelines.train_renderer import load_config, run_training
+
+SCENE = ["stacked_blocks", "--frames", "0:6", "-q"]
+
+
+@pytest.fixture(scope="module")
+def tiny_renderer(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_renderer")
+    assert main(["dataset", "generate", "objects_drop", "resolution=[16,16]", "num_frames=6", "spp=1", "--episodes", "2",
+                 "--workers", "1", "-q", "-o", str(root / "data")]) == 0
+    config = load_config([f"data=[{root / 'data'}]", "validation=[]", "model=tiny", "train.steps=8",
+                          "train.clip_length=4", "train.warmup=2", f"run_dir={root / 'run'}",
+                          f"output={root / 'renderer'}", "device=cpu"])
+    return run_training(config, progress=False)
+
+
+def test_generate_writes_every_output_with_one_frame_per_frame(tiny_renderer, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", *SCENE, "-o", str(out), "--checkpoint", str(tiny_renderer), "--reference", "--spp", "2"]) == 0, \
+        capsys.readouterr().err
+    video, fps = read_video(out / "video.mp4")
+    assert video.shape == (6, 16, 16, 3) and fps == 24  # 6 frames painted as windows of 4 and 2
+    for name in ("depth", "skeleton", "segmentation", "normals", "reference"):
+        assert read_video(out / f"{name}.mp4")[0].shape == (6, 16, 16, 3)
+    assert read_video(out / "side_by_side.mp4")[0].shape == (6, 16, 64, 3)  # reference | depth | skeleton | painted
+    metrics = json.loads((out / "metrics.json").read_text())
+    summary = metrics["summary"]
+    assert summary["warp_error"] >= 0 and summary["temporal_variance_percent"] >= 0 and "psnr_db" in summary
+    assert metrics["instances"] and "vbench_temporal_flickering" in summary
+    assert (out / "trajectory.npz").is_file() and (out / "controls.npz").is_file()
+
+
+def test_zero_control_weights_paint_the_base_output(tiny_renderer):
+    renderer = load_renderer(str(tiny_renderer))
+    with torch.no_grad():  # the branch as after training, so that it changes the output
+        for p in renderer.model.control.parameters():
+            p.normal_(std=0.05)
+    rng = np.random.default_rng(0)
+    stack = rng.random((6, 13, 16, 16), dtype=np.float32)
+    tokens = rng.standard_normal((6, 3, renderer.model.config.token_features)).astype(np.float32)
+    groups = renderer.model.config.control_groups
+    off = paint_windows(renderer, stack, tokens, GenerateOptions(control_weights={g: 0.0 for g in groups}))
+    on = paint_windows(renderer, stack, tokens, GenerateOptions())
+    base = renderer.paint(torch.from_numpy(tokens[:4])[None], torch.ones(1, 4, 3, dtype=torch.bool), None, None, 4,
+                          torch.Generator().manual_seed(0), size=(16, 16))[0].numpy()
+    np.testing.assert_array_equal(off[:4], base)
+    assert np.abs(on - off).mean() > 1e-4  # and with weights 1 the controls do change it
+
+
+def test_poses_from_a_real_video_drive_the_skeleton_map(tiny_renderer, tmp_path):
+    video = tmp_path / "person.mp4"
+    photo = skimage.data.astronaut()
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 24, photo.shape[1::-1])
+    for _ in range(3):
+        writer.write(cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
+    writer.release()
+    plain, driven = tmp_path / "plain", tmp_path / "driven"
+    assert main(["generate", *SCENE, "-o", str(plain), "--checkpoint", str(tiny_renderer), "--resolution", "32x32"]) == 0
+    assert main(["generate", *SCENE, "-o", str(driven), "--checkpoint", str(tiny_renderer), "--resolution", "32x32",
+                 "--pose-from", str(video)]) == 0
+    assert read_video(plain / "skeleton.mp4")[0].max() < 30  # stacked blocks: no humanoid, a black map
+    skeleton = read_video(driven / "skeleton.mp4")[0]
+    assert skeleton.shape[0] == 6 and (skeleton.max(axis=(1, 2, 3)) > 150).all()  # her pose, last frame repeated
+
+
+@pytest.mark.parametrize("overrides, flags, message", [
+    ([], ["--checkpoint", "/no/such/renderer"], "--checkpoint: /no/such/renderer: expected a renderer folder"),
+    ([], ["--resolution", "18x18"], "--resolution: the renderer paints sizes in multiples of 4 pixels"),
+    ([], ["--control-weight", "dpeth=1"], "--control-weight: unknown control 'dpeth'; expected one of depth"),
+    ([], ["--control-weight", "depth=x"], "--control-weight: expected NAME=WEIGHT"),
+    ([], ["--pose-from", "/no/such.mp4"], "--pose-from: no such video file"),
+    (["renderer=unreal"], [], "renderer: expected one of diffusion, pbr"),
+])
+def test_generate_mistakes_are_one_line_errors(tiny_renderer, tmp_path, capsys, overrides, flags, message):
+    code = main(["generate", SCENE[0], *overrides, *SCENE[1:], "-o", str(tmp_path / "out"),
+                 "--checkpoint", str(tiny_renderer), *flags])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err

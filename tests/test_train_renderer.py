@@ -1,0 +1,70 @@
+"""`worldgen train renderer`: the tiny config trains, its loss falls, a run resumes to the
+same weights, the output folder loads, and mistakes are one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from renderer.diffusion.pipeline import VideoRenderer
+from worldgen.cli import main
+
+TINY_DATA = ["resolution=[16,16]", "num_frames=6", "spp=1"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("renderer_data")
+    for split, episodes in (("train", 3), ("validation", 1)):
+        assert main(["dataset", "generate", "objects_drop", *TINY_DATA, "--split", split, "--episodes", str(episodes),
+                     "--workers", "1", "-q", "-o", str(root / split)]) == 0
+    return root
+
+
+def _overrides(data, run, out, steps: int, until: int | None = None) -> list[str]:
+    return [f"data=[{data / 'train'}]", f"validation=[{data / 'validation'}]", "model=tiny", f"train.steps={steps}",
+            f"train.until={until or 'null'}",
+            "train.clip_length=4", "train.log_every=5", "train.validate_every=20", "train.checkpoint_every=10",
+            "train.warmup=5", "train.learning_rate=3e-3", "train.validation_clips=1", f"run_dir={run}",
+            f"output={out}", "device=cpu", "threads=1"]
+
+
+def _weights(folder) -> dict[str, torch.Tensor]:
+    return VideoRenderer.from_pretrained(folder).model.state_dict()
+
+
+def test_tiny_renderer_trains_and_its_loss_falls(data, tmp_path, capsys):
+    run, out = tmp_path / "run", tmp_path / "renderer"
+    assert main(["train", "renderer", *_overrides(data, run, out, 40), "-q"]) == 0, capsys.readouterr().err
+    history = json.loads((run / "history.json").read_text())
+    losses = [h["loss"] for h in history if "loss" in h]
+    assert losses[-1] < 0.6 * losses[0]
+    assert any("validation" in h for h in history)
+    assert (run / "loss.png").stat().st_size > 1000
+    assert (run / "validation" / "step_000020.mp4").is_file() and (run / "validation" / "step_000040.png").is_file()
+    renderer = VideoRenderer.from_pretrained(out)
+    assert renderer.sample_size == 16 and renderer.clip_length == 4 and renderer.objective == "diffusion"
+    assert json.loads((out / "training.json").read_text())["step"] == 40
+
+
+def test_a_resumed_run_ends_with_the_same_weights(data, tmp_path, capsys):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(["train", "renderer", *_overrides(data, straight, straight / "out", 20), "-q"]) == 0
+    assert main(["train", "renderer", *_overrides(data, split, split / "out", 20, until=10), "-q"]) == 0
+    assert main(["train", "renderer", *_overrides(data, split, split / "out", 20), "-q"]) == 0
+    ours, theirs = _weights(straight / "out"), _weights(split / "out")
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["model=huge"], "model: expected one of base, small, tiny, got 'huge'"),
+    (["train.stage=control"], "init: train.stage=control trains the branch"),
+    (["train.objective=gan"], "train.objective: expected one of diffusion, regression"),
+    (["data=[/no/such/folder]"], "data: /no/such/folder"),
+])
+def test_training_mistakes_are_one_line_errors(data, tmp_path, capsys, extra, message):
+    assert main(["train", "renderer", *_overrides(data, tmp_path / "run", tmp_path / "out", 5), *extra, "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

@@ -1,0 +1,240 @@
+"""The main job (``worldgen generate``): simulate a scene, take the geometry buffers through
+one camera (no path tracing: the diffusion renderer paints from them), build the control
+stack and the state tokens, and paint the frames with the video diffusion renderer.
+
+Frames are painted in consecutive windows of the renderer's clip length (the last one
+shorter), so N frames in give exactly N frames out; each window's painting noise comes
+from ``seed`` and the window's index. Written into the output folder (every file through a
+temporary name): ``video.mp4`` (the painted frames), ``depth.mp4``, ``skeleton.mp4``,
+``segmentation.mp4``, ``normals.mp4`` (the controls), ``side_by_side.mp4`` (reference when
+rendered | depth map | skeleton map | painted), ``controls.npz`` (:mod:`control.stack`),
+``trajectory.npz/json`` and ``metrics.json``: the temporal metrics of the painted video with
+the exact flow (E_warp, temporal variance, VBench flicker, per-instance colour drift) and,
+with a reference render, PSNR and SSIM against it (:func:`worldgen.metrics.report.evaluate`).
+``renderer="pbr"`` paints with the reference path tracer instead (a baseline)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldgen.scene import RunConfig, SceneError
+
+RENDERERS = ("diffusion", "pbr")
+DEFAULT_RENDERER = Path(__file__).resolve().parents[2] / "checkpoints" / "renderer"
+
+
+@dataclass
+class GenerateOptions:
+    """What ``worldgen generate`` was asked for."""
+
+    renderer: str = "diffusion"  # diffusion | pbr
+    checkpoint: str | None = None  # renderer folder (default: the shipped one)
+    steps: int = 4  # sampling steps per window
+    seed: int = 0
+    control_weights: dict[str, float] = field(default_factory=dict)  # group -> weight (default 1)
+    camera: str | None = None
+    resolution: tuple[int, int] | None = None  # (width, height); default the renderer's training size
+    frames: str | None = None  # "a:b"
+    reference: bool = False  # also path-trace the frames: side-by-side and PSNR / SSIM
+    spp: int = 16  # samples per pixel of the reference
+    pose_from: str | None = None  # a video whose poses (mediapipe) replace the skeleton map
+
+
+@dataclass
+class GenerateReport:
+    frames: int
+    width: int
+    height: int
+    renderer: str
+    seconds: dict[str, float]
+    summary: dict
+    files: list[Path]
+
+    def text(self) -> str:
+        per_frame = self.seconds.get("paint", 0.0) / self.frames
+        figures = ", ".join(f"{k} {v:.3g}" for k, v in self.summary.items() if isinstance(v, float))
+        return (f"generated {self.frames} frames at {self.width}x{self.height} with the {self.renderer} renderer "
+                f"({per_frame * 1000:.0f} ms/frame painting): " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+                + f"\n{figures}\n" + "\n".join(f"wrote {p}" for p in self.files))
+
+
+def load_renderer(checkpoint: str | None):
+    """The renderer folder ``checkpoint`` (default: the shipped one) or a one-line SceneError."""
+    from renderer.diffusion.pipeline import VideoRenderer
+
+    folder = Path(checkpoint) if checkpoint else DEFAULT_RENDERER
+    try:
+        return VideoRenderer.from_pretrained(folder)
+    except ValueError as err:
+        hint = "" if checkpoint else "; train one with `worldgen train renderer` (docs/renderer.md)"
+        raise SceneError("--checkpoint", f"{err}{hint}", "command line") from None
+
+
+def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progress: bool = False) -> GenerateReport:
+    """Run the main job on ``config.scene`` into ``out_dir`` (module docstring)."""
+    from renderer.pbr.render import RenderSettings
+    from simulation.engines import make_engine
+    from worldgen.pipelines.clip import render_controls
+    from worldgen.pipelines.render import RenderOptions, parse_frames, pick_camera
+
+    if options.renderer not in RENDERERS:
+        raise SceneError("renderer", f"expected one of {', '.join(RENDERERS)}, got {options.renderer!r}", "command line")
+    painter = load_renderer(options.checkpoint) if options.renderer == "diffusion" else None
+    size = options.resolution or ((painter.sample_size,) * 2 if painter else None)
+    if painter is not None:
+        _check_weights(options.control_weights, painter.model.config.control_groups)
+        patch = painter.model.config.patch_size
+        if size[0] % patch or size[1] % patch:
+            raise SceneError("--resolution", f"the renderer paints sizes in multiples of {patch} pixels; got "
+                             f"{size[0]}x{size[1]} (it was trained at {painter.sample_size}x{painter.sample_size})",
+                             "command line")
+    camera = pick_camera(config, RenderOptions(camera=options.camera, resolution=size))
+    frames = parse_frames(options.frames, config.scene.frame_count)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    trajectory = make_engine(str(config.options.get("dynamics", "pybullet"))).rollout(
+        config.scene, num_frames=int(frames[-1]) + 1, progress=progress)
+    files = list(trajectory.save(out_dir))
+    seconds["simulate"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    path_traced = options.reference or painter is None
+    rendered = render_controls(trajectory, camera, RenderSettings(rgb=path_traced, spp=options.spp), frames=frames,
+                               progress=progress)
+    clip, maps = rendered.clip, rendered.maps
+    if options.pose_from:
+        maps.skeleton = _video_skeleton_maps(Path(options.pose_from), len(frames), *clip.size)
+    seconds["buffers and controls" + (" and reference" if path_traced else "")] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    if painter is None:
+        painted = clip.rgb
+    else:
+        from worldgen.pipelines.state_tokens import state_tokens
+
+        tokens = state_tokens(trajectory, frames, clip.K, clip.world_to_camera, *clip.size)
+        painted = paint_windows(painter, maps.stack(), tokens, options, progress)
+    seconds["paint"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    files += _write_outputs(out_dir, trajectory.fps, painted, clip, rendered, options)
+    seconds["write and measure"] = time.perf_counter() - start
+    summary = json.loads((out_dir / "metrics.json").read_text())["summary"]
+    width, height = clip.size
+    return GenerateReport(len(frames), width, height, options.renderer, seconds, summary, files)
+
+
+def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: GenerateOptions,
+                  progress: bool = False) -> np.ndarray:
+    """(T, 3, H, W) float32 frames in [0, 1] painted in consecutive windows of the
+    renderer's clip length. ``stack`` (T, 13, H, W); ``tokens`` (T, S, F)."""
+    from tqdm import tqdm
+
+    from control.stack import MAP_CHANNELS
+
+    T = len(stack)
+    length = painter.clip_length
+    weights = options.control_weights or None
+    out = []
+    windows = range(0, T, length)
+    for index, begin in enumerate(tqdm(windows, desc="paint", unit="window", disable=not progress)):
+        window = torch.from_numpy(stack[begin:begin + length]).clone()
+        window[-1, MAP_CHANNELS:] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # the flow leaves the window
+        features = torch.from_numpy(tokens[begin:begin + length])
+        generator = torch.Generator().manual_seed(options.seed * 1_000_003 + index)
+        frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],
+                               weights, options.steps, generator)
+        out.append(frames[0].numpy())
+    return np.concatenate(out)
+
+
+def parse_control_weights(items: list[str] | None) -> dict[str, float]:
+    """``["depth=1", "skeleton=0.5"]`` -> {"depth": 1.0, "skeleton": 0.5}; a one-line
+    SceneError for a malformed item (the names are checked against the renderer)."""
+    weights = {}
+    for item in items or []:
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+            if not np.isfinite(weights[name]) or weights[name] < 0:
+                raise ValueError
+        except ValueError:
+            raise SceneError("--control-weight", f"expected NAME=WEIGHT with a number >= 0, such as depth=0.5, got "
+                             f"{item!r}", "command line") from None
+    return weights
+
+
+def _check_weights(weights: dict[str, float], groups) -> None:
+    unknown = [name for name in weights if name not in groups]
+    if unknown:
+        raise SceneError("--control-weight", f"unknown control {unknown[0]!r}; expected one of {', '.join(groups)}",
+                         "command line")
+
+
+def _video_skeleton_maps(video: Path, frames: int, width: int, height: int) -> np.ndarray:
+    """(frames, 3, height, width) skeleton maps of the person in ``video`` (MediaPipe
+    BlazePose, COCO-18), its frames fitted into the image (aspect kept, centred) and
+    resampled to ``frames`` frames (the video's first frames, its last repeated if short)."""
+    from control.pose_extract import PoseExtractor
+    from control.skeleton_map import draw_skeleton_map
+    from worldgen.io.video import iter_video_frames
+
+    if not video.is_file():
+        raise SceneError("--pose-from", "no such video file", str(video))
+    maps = []
+    try:
+        with PoseExtractor(static_image_mode=False) as extractor:
+            for frame in iter_video_frames(video):
+                if len(maps) == frames:
+                    break
+                keypoints, _, valid = extractor.extract(frame)
+                scale = min(width / frame.shape[1], height / frame.shape[0])
+                offset = np.array([width - scale * frame.shape[1], height - scale * frame.shape[0]]) / 2
+                maps.append(draw_skeleton_map((keypoints * scale + offset)[None], valid[None], width, height))
+    except ValueError as err:
+        raise SceneError("--pose-from", str(err).removeprefix(f"{video}: "), str(video)) from None
+    if not maps:
+        raise SceneError("--pose-from", "the video has no frames", str(video))
+    maps += [maps[-1]] * (frames - len(maps))
+    return np.stack(maps).transpose(0, 3, 1, 2).astype(np.float32) / 255
+
+
+def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendered, options: GenerateOptions) -> list[Path]:
+    from worldgen.io.atomic import write_atomic
+    from worldgen.io.encoding import npz_bytes
+    from worldgen.io.flow_file import FlowFile
+    from worldgen.io.json_file import write_json
+    from worldgen.io.video import to_uint8, write_video
+    from worldgen.metrics.report import evaluate
+
+    maps, flow = rendered.maps, rendered.flow
+    files = []
+    videos = {"video": painted, "depth": maps.depth, "skeleton": maps.skeleton, "segmentation": maps.segmentation,
+              "normals": maps.normal}
+    reference = clip.rgb if options.reference and options.renderer == "diffusion" else None
+    panels = ([reference] if reference is not None else []) + [maps.depth, maps.skeleton, painted]
+    videos["side_by_side"] = np.concatenate(panels, axis=3)
+    if reference is not None:
+        videos["reference"] = reference
+    for name, frames in videos.items():
+        write_video(out_dir / f"{name}.mp4", frames, fps)
+        files.append(out_dir / f"{name}.mp4")
+    files.append(write_atomic(out_dir / "controls.npz", npz_bytes(**maps.arrays())))
+    names = dict(enumerate(clip.instances.names))
+    exact = FlowFile("exact flow of the scene's state", flow.forward, flow.forward_occluded, flow.backward,
+                     flow.backward_occluded, clip.instance.astype(np.int64), names)
+    report = evaluate(to_uint8(painted.transpose(0, 2, 3, 1)), exact,
+                      None if reference is None else to_uint8(reference.transpose(0, 2, 3, 1)))
+    document = {"format": "worldgen.generate/1", "renderer": options.renderer, "checkpoint": options.checkpoint,
+                "steps": options.steps, "seed": options.seed, "control_weights": options.control_weights,
+                "reference": reference is not None, **report}
+    files.append(write_json(out_dir / "metrics.json", document))
+    return files

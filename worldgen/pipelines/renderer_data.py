@@ -1,0 +1,102 @@
+"""Training clips for the diffusion renderer: worldgen datasets (``rgb``, ``controls``,
+``camera`` and the trajectory of every episode) held in memory with their state tokens,
+and random windows of them as batches.
+
+A batch (B clips of T frames, H x W pixels, S token slots):
+
+==============  ===================  ==================================================
+key             shape                content
+==============  ===================  ==================================================
+``rgb``         (B, T, 3, H, W)      the reference frames in [-1, 1] (the diffusion space)
+``controls``    (B, T, 13, H, W)     the control stack (:mod:`control.stack`), float32
+``tokens``      (B, T, S, F)         state tokens (:mod:`worldgen.pipelines.state_tokens`)
+``token_mask``  (B, T, S)            True where a token is real, False on padding
+==============  ===================  ==================================================
+
+The window's last frame has its forward flow zeroed and marked occluded: the flow leaves
+the window (as the dataset readers do)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from control.stack import MAP_CHANNELS
+from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+from worldgen.pipelines.state_tokens import state_tokens
+from worldgen.scene import SceneError
+
+
+@dataclass
+class Episode:
+    """One episode in memory: ``rgb`` (T, 3, H, W) uint8, ``controls`` (T, 13, H, W)
+    float16, ``tokens`` (T, S, F) float32; ``name`` says where it came from."""
+
+    name: str
+    rgb: torch.Tensor
+    controls: torch.Tensor
+    tokens: torch.Tensor
+
+
+def load_episodes(root: str | Path, size: int | None = None, episodes: int | None = None,
+                  field: str = "data") -> list[Episode]:
+    """The (first ``episodes``) episodes of the dataset folder ``root``, brought to ``size``
+    x ``size`` pixels by area averaging when they are larger (None: as stored); a one-line
+    SceneError on ``field`` when the folder is not a full worldgen dataset or is smaller."""
+    try:
+        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "camera"))
+        loaded = []
+        for index in range(min(len(dataset), episodes or len(dataset))):
+            item = dataset[index]
+            height, width = item["rgb"].shape[-2:]
+            frames = np.arange(len(item["rgb"]))
+            tokens = state_tokens(dataset.trajectory(index), frames, item["K"][0].double().numpy(),
+                                  item["world_to_camera"].double().numpy(), width, height)
+            rgb, controls = item["rgb"], item["controls"]
+            if size is not None and (height, width) != (size, size):
+                if height < size or width < size or height % size or width % size:
+                    raise SceneError(field, f"{root}: episodes are {width}x{height}; expected a whole multiple of "
+                                     f"{size}x{size} (the model's size)", "config")
+                rgb = F.interpolate(rgb, size=(size, size), mode="area")
+                controls = F.interpolate(controls, size=(size, size), mode="area")
+            loaded.append(Episode(f"{Path(root).name}/{item['key']}", (rgb * 255).round().to(torch.uint8),
+                                  controls.half(), torch.from_numpy(tokens)))
+    except (DatasetFormatError, ValueError) as err:
+        raise SceneError(field, f"{root}: {err}", "config") from None
+    if not loaded:
+        raise SceneError(field, f"{root}: the dataset holds no episodes", "config")
+    return loaded
+
+
+def clip_batch(episodes: list[Episode], indices: list[int], starts: list[int], length: int,
+               slots: int) -> dict[str, torch.Tensor]:
+    """The batch (module docstring) of frames ``start .. start + length - 1`` of each chosen
+    episode, tokens padded to ``slots``."""
+    rgb, controls, tokens, mask = [], [], [], []
+    for index, start in zip(indices, starts):
+        episode = episodes[index]
+        window = slice(start, start + length)
+        rgb.append(episode.rgb[window].float() / 127.5 - 1)
+        stack = episode.controls[window].float()
+        stack[-1, MAP_CHANNELS:] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # the flow leaves the window
+        controls.append(stack)
+        count = episode.tokens.shape[1]
+        if count > slots:
+            raise ValueError(f"{episode.name} has {count} state tokens; the model takes at most {slots}")
+        tokens.append(F.pad(episode.tokens[window], (0, 0, 0, slots - count)))
+        mask.append(torch.arange(slots).expand(length, slots) < count)
+    return {"rgb": torch.stack(rgb), "controls": torch.stack(controls), "tokens": torch.stack(tokens),
+            "token_mask": torch.stack(mask)}
+
+
+def random_batch(episodes: list[Episode], batch_size: int, length: int, slots: int,
+                 generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A batch of random windows of ``length`` frames of random episodes (``generator``
+    draws both, so a resumed run continues the same sequence)."""
+    indices = torch.randint(len(episodes), (batch_size,), generator=generator).tolist()
+    starts = [int(torch.randint(len(episodes[i].rgb) - length + 1, (1,), generator=generator)) for i in indices]
+    return clip_batch(episodes, indices, starts, length, slots)
