@@ -1,4 +1,5 @@
-"""Shared test material: a clip whose exact flow is known without rendering."""
+"""Shared test material: a clip whose exact flow is known without rendering; a tiny dataset
+at 16 x 16 and a tiny diffusion renderer trained on it for a few steps."""
 
 from __future__ import annotations
 
@@ -31,3 +32,27 @@ def make_translating_clip(frames: int = 6, height: int = 32, width: int = 40, sh
 def translating_clip():
     """:func:`make_translating_clip` (call it with the sizes a test needs)."""
     return make_translating_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_renderer_data(tmp_path_factory):
+    """A train and a validation folder of objects_drop episodes at 16 x 16, 6 frames."""
+    from worldgen.cli import main
+
+    root = tmp_path_factory.mktemp("tiny_renderer_data")
+    for split, episodes in (("train", 2), ("validation", 2)):
+        assert main(["dataset", "generate", "objects_drop", "resolution=[16,16]", "num_frames=6", "spp=1", "--split", split,
+                     "--episodes", str(episodes), "--workers", "1", "-q", "-o", str(root / split)]) == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_renderer(tiny_renderer_data, tmp_path_factory):
+    """The folder of a tiny renderer trained for 8 steps on ``tiny_renderer_data``."""
+    from worldgen.pipelines.train_renderer import load_config, run_training
+
+    root = tmp_path_factory.mktemp("tiny_renderer")
+    config = load_config([f"data=[{tiny_renderer_data / 'train'}]", "validation=[]", "model=tiny", "train.steps=8",
+                          "train.clip_length=4", "train.warmup=2", f"run_dir={root / 'run'}",
+                          f"output={root / 'renderer'}", "device=cpu"])
+    return run_training(config, progress=False)

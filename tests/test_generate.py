@@ -1,7 +1,7 @@
 """`worldgen generate`: N frames in give N frames out with the control videos, the
 side-by-side and exact-flow metrics; control weights of 0 paint the base's output; real
 footage drives the skeleton map; mistakes are one line with exit 2. A tiny renderer is
-trained here on a tiny dataset (the shipped one is checked by the slow tests)."""
+trained on a tiny dataset (conftest.py)."""
 
 from __future__ import annotations
 
@@ -16,20 +16,8 @@ import torch
 from worldgen.cli import main
 from worldgen.io.video import read_video
 from worldgen.pipelines.generate import GenerateOptions, load_renderer, paint_windows
-from worldgen.pipelines.train_renderer import load_config, run_training
 
 SCENE = ["stacked_blocks", "--frames", "0:6", "-q"]
-
-
-@pytest.fixture(scope="module")
-def tiny_renderer(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_renderer")
-    assert main(["dataset", "generate", "objects_drop", "resolution=[16,16]", "num_frames=6", "spp=1", "--episodes", "2",
-                 "--workers", "1", "-q", "-o", str(root / "data")]) == 0
-    config = load_config([f"data=[{root / 'data'}]", "validation=[]", "model=tiny", "train.steps=8",
-                          "train.clip_length=4", "train.warmup=2", f"run_dir={root / 'run'}",
-                          f"output={root / 'renderer'}", "device=cpu"])
-    return run_training(config, progress=False)
 
 
 def test_generate_writes_every_output_with_one_frame_per_frame(tiny_renderer, tmp_path, capsys):

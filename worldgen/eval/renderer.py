@@ -1,0 +1,173 @@
+"""What ``worldgen eval renderer`` runs: renderers against the path-traced frames of
+held-out dataset episodes, in one table.
+
+Every variant paints the same episodes (the first ``frames`` frames of each, in windows of
+its clip length, seeded) from the episode's own control stack and state tokens. Per
+variant and family: PSNR and SSIM against the reference frames, E_warp and temporal
+variance with the episode's exact flow, and the largest per-instance colour drift (0-255
+levels) (:func:`worldgen.metrics.report.evaluate`; frames as uint8, as a video would hold
+them, but never through a lossy codec). The ``reference`` row measures the path-traced
+frames themselves: the floor that E_warp and temporal variance cannot go below without
+smoothing what the reference shows.
+
+``renderer_eval.json``: ``{"format": "worldgen.eval_renderer/1", "episodes": {family: n},
+"frames": T, "variants": {name: {"checkpoint", "steps", "families": {family: {metric:
+mean}}, "all": {metric: mean}, "seconds_per_frame"}}, "goals": {...} or null}``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from worldgen.scene import SceneError
+
+FORMAT = "worldgen.eval_renderer/1"
+METRICS = ("psnr_db", "ssim", "warp_error", "temporal_variance_percent", "max_instance_drift")
+GOAL_FAMILY = "objects_drop"
+
+
+@dataclass
+class Variant:
+    """A row of the table: a renderer folder painted with ``steps`` sampling steps, or the
+    reference (``renderer`` None)."""
+
+    name: str
+    renderer: object | None = None
+    steps: int = 4
+    checkpoint: str | None = None
+
+
+@dataclass
+class HeldOut:
+    """One held-out episode: the reference frames (T, 3, H, W) in [0, 1], its control stack
+    (T, 13, H, W), state tokens (T, S, F), exact forward flow (T, 2, H, W) px with occlusion
+    (T, H, W), instance ids (T, H, W) and their names."""
+
+    family: str
+    rgb: np.ndarray
+    controls: np.ndarray
+    tokens: np.ndarray
+    flow: np.ndarray
+    occluded: np.ndarray
+    instance: np.ndarray
+    names: dict[int, str]
+
+
+def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]:
+    """The first ``episodes`` episodes of the dataset folder ``root``, cut to ``frames``."""
+    from simulation.instances import InstanceTable
+    from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+    from worldgen.pipelines.state_tokens import state_tokens
+
+    try:
+        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "camera", "flow", "segmentation"))
+    except (DatasetFormatError, ValueError) as err:
+        raise SceneError("--data", str(err), str(root)) from None
+    family = dataset.manifest["family"]
+    held_out = []
+    for index in range(min(episodes, len(dataset))):
+        item = dataset[index]
+        if len(item["rgb"]) < frames:
+            raise SceneError("--frames", f"episodes have {len(item['rgb'])} frames; asked for {frames}", str(root))
+        window = slice(0, frames)
+        trajectory = dataset.trajectory(index)
+        height, width = item["rgb"].shape[-2:]
+        tokens = state_tokens(trajectory, np.arange(frames), item["K"][0].double().numpy(),
+                              item["world_to_camera"][window].double().numpy(), width, height)
+        flow, occluded = item["forward_flow"][window].numpy().copy(), item["forward_occluded"][window].numpy().copy()
+        flow[-1], occluded[-1] = 0, True  # the flow leaves the clip
+        held_out.append(HeldOut(family, item["rgb"][window].numpy(), item["controls"][window].numpy(), tokens, flow,
+                                occluded, item["segmentation"][window].numpy(),
+                                dict(enumerate(InstanceTable.of(trajectory).names))))
+    return held_out
+
+
+def evaluate_renderers(variants: list[Variant], held_out: list[HeldOut], seed: int = 0) -> dict:
+    """The report of the module docstring (without ``goals``)."""
+    from worldgen.io.flow_file import FlowFile
+    from worldgen.io.video import to_uint8
+    from worldgen.metrics.report import evaluate
+    from worldgen.pipelines.generate import GenerateOptions, paint_windows
+
+    report: dict = {"format": FORMAT, "frames": int(held_out[0].rgb.shape[0]), "episodes": {}, "variants": {}}
+    for episode in held_out:
+        report["episodes"][episode.family] = report["episodes"].get(episode.family, 0) + 1
+    for variant in variants:
+        rows: dict[str, list[dict]] = {}
+        painting = 0.0
+        for episode in held_out:
+            reference = to_uint8(episode.rgb.transpose(0, 2, 3, 1))
+            if variant.renderer is None:
+                frames = reference
+            else:
+                start = time.perf_counter()
+                painted = paint_windows(variant.renderer, episode.controls, episode.tokens,
+                                        GenerateOptions(steps=variant.steps, seed=seed))
+                painting += time.perf_counter() - start
+                frames = to_uint8(painted.transpose(0, 2, 3, 1))
+            flow = FlowFile("exact", episode.flow, episode.occluded, None, None, episode.instance.astype(np.int64),
+                            episode.names)
+            summary = evaluate(frames, flow, None if variant.renderer is None else reference)["summary"]
+            rows.setdefault(episode.family, []).append({k: summary.get(k) for k in METRICS})
+        families = {family: _means(records) for family, records in rows.items()}
+        report["variants"][variant.name] = {
+            "checkpoint": variant.checkpoint, "steps": None if variant.renderer is None else variant.steps,
+            "families": families, "all": _means([r for records in rows.values() for r in records]),
+            "seconds_per_frame": painting / (len(held_out) * report["frames"]) if variant.renderer else None,
+        }
+    return report
+
+
+def goals(report: dict, diffusion: str, per_frame: str | None) -> dict | None:
+    """The goals of the small renderer on objects_drop: PSNR >= 25 dB, SSIM >= 0.85, E_warp
+    <= 2x the reference's, temporal variance < 1.2 %, E_warp below the per-frame variant's."""
+    variants = report["variants"]
+    if GOAL_FAMILY not in variants.get(diffusion, {}).get("families", {}):
+        return None
+    ours, floor = variants[diffusion]["families"][GOAL_FAMILY], variants["reference"]["families"][GOAL_FAMILY]
+    checks = {
+        "psnr_db >= 25": (ours["psnr_db"], ours["psnr_db"] >= 25),
+        "ssim >= 0.85": (ours["ssim"], ours["ssim"] >= 0.85),
+        "warp_error <= 2x reference": (ours["warp_error"] / max(floor["warp_error"], 1e-12),
+                                       ours["warp_error"] <= 2 * floor["warp_error"]),
+        "temporal_variance_percent < 1.2": (ours["temporal_variance_percent"], ours["temporal_variance_percent"] < 1.2),
+    }
+    if per_frame in variants:
+        theirs = variants[per_frame]["families"][GOAL_FAMILY]["warp_error"]
+        checks["warp_error < per-frame variant"] = (ours["warp_error"] / theirs, ours["warp_error"] < theirs)
+    return {"family": GOAL_FAMILY, "variant": diffusion,
+            "checks": {k: {"value": v, "met": bool(m)} for k, (v, m) in checks.items()},
+            "met": all(m for _, m in checks.values())}
+
+
+def format_table(report: dict) -> str:
+    """One row per variant and family, one column per metric."""
+    header = f"{'variant':<22}{'family':<18}" + "".join(f"{m:>16}" for m in ("PSNR dB", "SSIM", "E_warp", "temp. var %",
+                                                                          "colour drift"))
+    lines = [header]
+    for name, variant in report["variants"].items():
+        for family, means in [*variant["families"].items(), ("all", variant["all"])]:
+            cells = "".join(f"{_cell(means.get(m)):>16}" for m in METRICS)
+            lines.append(f"{name:<22}{family:<18}{cells}")
+    if report.get("goals"):
+        met = {True: "met", False: "NOT met"}
+        lines.append(f"goals ({report['goals']['variant']} on {report['goals']['family']}): "
+                     + "; ".join(f"{k} ({_cell(c['value'])}) {met[c['met']]}" for k, c in report["goals"]["checks"].items()))
+    return "\n".join(lines)
+
+
+def _means(records: list[dict]) -> dict:
+    out = {}
+    for key in METRICS:
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float)) and np.isfinite(r[key])]
+        out[key] = float(np.mean(values)) if values else None
+    return out
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3e}" if abs(value) < 0.01 and value != 0 else f"{value:.3f}"
