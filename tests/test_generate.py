@@ -82,3 +82,18 @@ def test_generate_mistakes_are_one_line_errors(tiny_renderer, tmp_path, capsys, 
                  "--checkpoint", str(tiny_renderer), *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.slow
+def test_the_shipped_renderer_paints_a_lights_colour(tmp_path):
+    """Lighting is read from the state: the same scene under red lights is painted redder
+    than under blue ones (the shipped small renderer, 16 frames at 64 x 64)."""
+    colours = {"red": "[1.0,0.35,0.35]", "blue": "[0.35,0.35,1.0]"}
+    balance = {}
+    for name, colour in colours.items():
+        out = tmp_path / name
+        assert main(["generate", "stacked_blocks", *(f"scene.lights.{i}.color={colour}" for i in range(3)),
+                     "--frames", "0:16", "-q", "-o", str(out)]) == 0
+        frames = read_video(out / "video.mp4")[0].astype(float)
+        balance[name] = float((frames[..., 0] - frames[..., 2]).mean())
+    assert balance["red"] > balance["blue"] + 5, balance

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from simulation.dynamics.model import DynamicsConfig, DynamicsModel
 from simulation.dynamics.training import Group, TrainConfig, fit_normalisers, rollout_loss, sample_batch, validate
+from worldgen.io.atomic import replace_folder
 from worldgen.io.optimizer_state import load_optimizer, save_optimizer
 
 
@@ -38,11 +38,7 @@ def save_checkpoint(folder: Path, model: DynamicsModel, optimizer, step: int, ge
     doc.update(step=step, generator=generator.get_state().tolist(), history=history,
                train=dataclasses.asdict(train_config))
     (tmp / "trainer.json").write_text(json.dumps(doc))
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, folder)
 
 
 def plot_history(history: list[dict], path: Path) -> None:

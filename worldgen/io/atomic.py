@@ -1,8 +1,9 @@
-"""Files that appear whole or not at all."""
+"""Files and folders that appear whole or not at all."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 
@@ -17,3 +18,14 @@ def write_atomic(path: Path, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def replace_folder(complete: Path, folder: Path) -> Path:
+    """Put the finished folder ``complete`` in the place of ``folder``: the old one is moved
+    aside first and deleted last, so a crash leaves one of the two whole."""
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        folder.rename(old)
+    complete.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder

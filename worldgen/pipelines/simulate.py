@@ -1,5 +1,4 @@
-"""Orchestration of a run: scene -> dynamics -> saved trajectory. The top layer: it may
-import every package; nothing below imports it."""
+"""The simulate job: scene -> dynamics engine -> saved trajectory, with its timing."""
 
 from __future__ import annotations
 

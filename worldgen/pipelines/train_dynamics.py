@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from worldgen.pipelines.training_config import training_config
 from worldgen.scene import SceneError
-from worldgen.scene.loading import CONFIG_DIR, apply_overrides, parse_overrides
+from worldgen.scene.loading import CONFIG_DIR
 
 CONFIG = CONFIG_DIR / "train" / "dynamics.yaml"
 
@@ -30,27 +30,9 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     from simulation.dynamics.model import DynamicsConfig
     from simulation.dynamics.training import LOSSES, TrainConfig
 
-    cfg = OmegaConf.load(CONFIG)
-    apply_overrides(cfg, parse_overrides(overrides))
-    for key, schema in (("model", DynamicsConfig), ("train", TrainConfig)):
-        try:
-            cfg[key] = OmegaConf.merge(OmegaConf.structured(schema), cfg[key])
-        except OmegaConfBaseException as err:
-            field = f"{key}.{err.key}" if getattr(err, "key", None) else key
-            raise SceneError(field, str(err).splitlines()[0], str(CONFIG)) from None
-    config = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("data", "validation"):
-        value = config.get(key) or []
-        config[key] = [value] if isinstance(value, str) else list(value)
-    if not config["data"]:
-        raise SceneError("data", "expected a dataset folder (data=DIR) or a list of them", "command line")
+    config = training_config(OmegaConf.load(CONFIG), overrides, {"model": DynamicsConfig, "train": TrainConfig}, CONFIG)
     if config["train"]["loss"] not in LOSSES:
         raise SceneError("train.loss", f"expected one of {', '.join(LOSSES)}, got {config['train']['loss']!r}", "command line")
-    episodes = config.get("episodes")
-    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
-        raise SceneError("episodes", f"expected a positive number of episodes or null, got {episodes!r}", "command line")
-    if config["device"] not in ("auto", "cpu"):
-        raise SceneError("device", f"expected auto or cpu, got {config['device']!r}", "command line")
     return config
 
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import torch
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
+from worldgen.pipelines.training_config import training_config
 from worldgen.scene import SceneError
-from worldgen.scene.loading import CONFIG_DIR, apply_overrides, parse_overrides
+from worldgen.scene.loading import CONFIG_DIR
 
 CONFIG = CONFIG_DIR / "train" / "renderer.yaml"
 PRESETS = CONFIG_DIR / "train" / "renderer_models"
@@ -88,20 +88,9 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     if name not in presets():
         raise SceneError("model", f"expected one of {', '.join(presets())}, got {name!r}", "command line")
     cfg.model = OmegaConf.load(PRESETS / f"{name}.yaml")
-    apply_overrides(cfg, parse_overrides([o for o in overrides if not o.startswith("model=")]))
-    for key, schema in (("model", ModelSettings), ("train", TrainSettings)):
-        try:
-            cfg[key] = OmegaConf.merge(OmegaConf.structured(schema), cfg[key])
-        except OmegaConfBaseException as err:
-            field = f"{key}.{err.key}" if getattr(err, "key", None) else key
-            raise SceneError(field, str(err).splitlines()[0], str(CONFIG)) from None
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = training_config(cfg, [o for o in overrides if not o.startswith("model=")],
+                             {"model": ModelSettings, "train": TrainSettings}, CONFIG)
     config["preset"] = name
-    for key in ("data", "validation"):
-        value = config.get(key) or []
-        config[key] = [value] if isinstance(value, str) else list(value)
-    if not config["data"]:
-        raise SceneError("data", "expected a dataset folder (data=DIR) or a list of them", "command line")
     train, model = config["train"], config["model"]
     if train["objective"] not in OBJECTIVES:
         raise SceneError("train.objective", f"expected one of {', '.join(OBJECTIVES)}, got {train['objective']!r}",
@@ -117,8 +106,6 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     for key in ("steps", "batch_size", "clip_length", "log_every", "validate_every", "checkpoint_every"):
         if train[key] < 1:
             raise SceneError(f"train.{key}", f"expected a whole number >= 1, got {train[key]}", "command line")
-    if config["device"] not in ("auto", "cpu"):
-        raise SceneError("device", f"expected auto or cpu, got {config['device']!r}", "command line")
     return config
 
 
@@ -281,6 +268,8 @@ def _ema_copy(model, ema):
 def _save_checkpoint(folder: Path, model, averaged, ema, optimizer, step: int, generator: torch.Generator,
                      history: list[dict], seconds: float, save_optimizer) -> None:
     """The resumable state; the folder is replaced only once complete."""
+    from worldgen.io.atomic import replace_folder
+
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -289,11 +278,7 @@ def _save_checkpoint(folder: Path, model, averaged, ema, optimizer, step: int, g
     doc = {"step": step, "generator": generator.get_state().tolist(), "history": history, "seconds": seconds,
            "ema_step": ema.optimization_step, "optimizer": save_optimizer(optimizer, tmp / "optimizer.safetensors")}
     (tmp / "trainer.json").write_text(json.dumps(doc))
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        folder.rename(old)
-    tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    replace_folder(tmp, folder)
 
 
 def _validate(model, scheduler, episodes, train: TrainSettings, slots: int, folder: Path, step: int) -> dict:
