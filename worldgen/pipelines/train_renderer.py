@@ -122,7 +122,7 @@ def build_model(model: dict, token_features: int):
 def run_training(config: dict, progress: bool = True) -> Path:
     """Train as ``config`` says (resuming from ``run_dir`` when it holds a checkpoint);
     returns the output renderer folder."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from diffusers.training_utils import EMAModel
     from tqdm import tqdm
 
@@ -150,8 +150,10 @@ def run_training(config: dict, progress: bool = True) -> Path:
     run_dir = Path(config["run_dir"])
     checkpoint = run_dir / "checkpoint"
     run_dir.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator(cpu=config["device"] == "cpu")
-    generator = torch.Generator().manual_seed(train.seed)
+    # A step that drops every control leaves the branch without gradient: DDP must allow it.
+    accelerator = Accelerator(cpu=config["device"] == "cpu",
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    generator = torch.Generator().manual_seed(train.seed + accelerator.process_index)
     scheduler = make_scheduler()
     history: list[dict] = []
     step, doc = 0, None
@@ -184,7 +186,8 @@ def run_training(config: dict, progress: bool = True) -> Path:
     device = accelerator.device
     recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout)
 
-    bar = tqdm(total=train.steps, initial=step, unit="step", desc="train renderer", disable=not progress)
+    bar = tqdm(total=train.steps, initial=step, unit="step", desc="train renderer",
+               disable=not progress or not accelerator.is_main_process)
     running, clock = [], time.perf_counter()
     spent = doc["seconds"] if doc else 0.0
     stop = min(train.steps, train.until or train.steps)
@@ -208,11 +211,11 @@ def run_training(config: dict, progress: bool = True) -> Path:
                             "seconds": seconds})
             bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
             running = []
-        if validation and (step % train.validate_every == 0 or last):
+        if validation and (step % train.validate_every == 0 or last) and accelerator.is_main_process:
             record = _validate(_ema_copy(model, ema), scheduler, validation, train, slots, run_dir / "validation", step)
             history.append({"step": step, "validation": record})
             bar.write(f"step {step}: validation PSNR {record['psnr_db']:.2f} dB ({train.validation_steps} steps)")
-        if step % train.checkpoint_every == 0 or last:
+        if (step % train.checkpoint_every == 0 or last) and accelerator.is_main_process:
             _save_checkpoint(checkpoint, model, _ema_copy(model, ema), ema, optimizer, step, generator, history,
                              seconds, save_optimizer)
             (run_dir / "history.json").write_text(json.dumps(history, indent=1))
