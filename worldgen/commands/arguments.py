@@ -22,11 +22,12 @@ FLOW_HELP = (
 )
 
 
-def add_scene_arguments(p: argparse.ArgumentParser, output: bool = True) -> None:
-    """SCENE [OVERRIDE ...] and, with ``output``, -o OUT and -q: the commands that run a scene."""
+def add_scene_arguments(p: argparse.ArgumentParser, output: str | None = "out/SCENE_NAME") -> None:
+    """SCENE [OVERRIDE ...] and, unless ``output`` (the default output folder, as the help
+    shows it) is None, -o OUT and -q: the commands that run a scene."""
     p.add_argument("scene", nargs="*", metavar="SCENE [OVERRIDE ...]", help=SCENE_HELP)
     if output:
-        p.add_argument("-o", "--output", metavar="OUT", help="output folder (default: out/SCENE_NAME)")
+        p.add_argument("-o", "--output", metavar="OUT", help=f"output folder (default: {output})")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 

@@ -18,7 +18,7 @@ def add_generate_parser(subparsers) -> None:
         "control videos, side_by_side.mp4 (reference | depth | skeleton | painted), controls.npz, the trajectory "
         "and metrics.json (E_warp, temporal variance and flicker with the exact flow; PSNR/SSIM with --reference).",
     )
-    add_scene_arguments(p)
+    add_scene_arguments(p, output="out/SCENE_NAME_generated")
     p.add_argument("--checkpoint", metavar="DIR", help=f"renderer folder, {CHECKPOINT_HELP} (default: checkpoints/renderer)")
     p.add_argument("--steps", default="4", metavar="N", help="sampling steps per window (default: 4)")
     p.add_argument("--seed", default="0", metavar="S", help="seed of the painting noise (default: 0)")

@@ -43,7 +43,7 @@ def add_scene_parsers(sub) -> None:
         description="Check a scene (types, ranges, names, files, references) and print the concrete scene "
         "as YAML: defaults filled in, distributions drawn from the seed, counts expanded.",
     )
-    add_scene_arguments(p, output=False)
+    add_scene_arguments(p, output=None)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser(
