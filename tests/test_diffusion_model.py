@@ -43,10 +43,10 @@ def tiny_model(seed: int = 0, **overrides) -> VideoDenoiser:
 
 
 def train_branch_projections(model: VideoDenoiser, seed: int = 1) -> None:
-    """Give the branch's zero-initialised projections random values, as after training."""
+    """Give the branch's projections (the zero-initialised outputs among them) random values, as after training."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for layer in [*model.control.zero_in.values(), *model.control.zero_out]:
+        for layer in [*model.control.project.values(), *model.control.zero_out]:
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.3)
             layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 0.1)
 

@@ -27,9 +27,9 @@ as in Latte; it travels on in the residual stream.
 
 The control branch (:class:`ControlBranch`) is ControlNet's recipe on this transformer: a
 trainable copy of the first ``control_blocks`` blocks, fed with the base's patch embedding
-of the noisy frames plus, per control group, a zero-initialised projection of that group's
-patch embedding; after each copied block a zero-initialised linear gives a residual added to
-the base's hidden states after the same block. Untrained, it adds exact zeros.
+of the noisy frames plus, per control group, a projection of that group's patch embedding;
+after each copied block a zero-initialised linear gives a residual added to the base's
+hidden states after the same block. Untrained, it adds exact zeros.
 
 Checkpoints: ``save_pretrained`` / ``from_pretrained`` (diffusers' ``ModelMixin``): a folder
 with ``config.json`` and ``diffusion_pytorch_model.safetensors``."""
@@ -151,9 +151,12 @@ class SpaceTimeBlock(nn.Module):
 
 class ControlBranch(nn.Module):
     """ControlNet on the transformer: ``blocks`` (a trainable copy of the base's first blocks),
-    per group an input embedding (c_g * p * p -> width) and a zero-initialised projection
-    (``zero_in``), and after each block a zero-initialised projection (``zero_out``) giving
-    the residual for the base."""
+    per group an input embedding (c_g * p * p -> width) and a projection (``project``), and
+    after each block a zero-initialised projection (``zero_out``) giving the residual for the
+    base. Only the outputs start at zero: that alone keeps an untrained branch from changing
+    the base, and with ControlNet's zero input projections too the branch's inputs get no
+    gradient until its outputs have moved, which cost the first thousand CPU steps nothing
+    but background."""
 
     def __init__(self, blocks: Sequence[SpaceTimeBlock], width: int, patch_size: int, groups: Mapping[str, Sequence[int]]):
         super().__init__()
@@ -161,7 +164,7 @@ class ControlBranch(nn.Module):
         self.group_channels = {g: list(channels) for g, channels in groups.items()}
         self.blocks = nn.ModuleList(copy.deepcopy(block) for block in blocks)
         self.embed = nn.ModuleDict({g: nn.Linear(len(c) * patch_size ** 2, width) for g, c in self.group_channels.items()})
-        self.zero_in = nn.ModuleDict({g: zero_linear(width, width) for g in self.group_channels})
+        self.project = nn.ModuleDict({g: nn.Linear(width, width) for g in self.group_channels})
         self.zero_out = nn.ModuleList(zero_linear(width, width) for _ in self.blocks)
 
     def grid_weights(self, control_weights, batch: int, frames: int, height: int, width: int,
@@ -229,7 +232,7 @@ class ControlBranch(nn.Module):
             w = weights[name]
             if isinstance(w, float) and w == 0.0:
                 continue
-            h = h + w * self.zero_in[name](self.embed[name](patchify(controls[:, channels], self.patch_size)))
+            h = h + w * self.project[name](self.embed[name](patchify(controls[:, channels], self.patch_size)))
         residuals = []
         for i, (block, zero) in enumerate(zip(self.blocks, self.zero_out)):
             h = block(h, cond, first=i == 0)
