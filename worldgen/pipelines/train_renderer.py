@@ -214,7 +214,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         if validation and (step % train.validate_every == 0 or last) and accelerator.is_main_process:
             record = _validate(_ema_copy(model, ema), scheduler, validation, train, slots, run_dir / "validation", step)
             history.append({"step": step, "validation": record})
-            bar.write(f"step {step}: validation PSNR {record['psnr_db']:.2f} dB ({train.validation_steps} steps)")
+            bar.write(f"step {step}: validation PSNR {record['psnr_db']:.2f} dB ({record['sampling_steps']} steps)")
         if (step % train.checkpoint_every == 0 or last) and accelerator.is_main_process:
             _save_checkpoint(checkpoint, model, _ema_copy(model, ema), ema, optimizer, step, generator, history,
                              seconds, save_optimizer)
