@@ -233,7 +233,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
     record = {
         "config": config, "step": step, "episodes": len(episodes), "validation_episodes": len(validation),
         "parameters": sum(p.numel() for p in model.parameters()), "seconds_loading": loaded,
-        "seconds_training": history[-1].get("seconds") if history else None,
+        "seconds_training": next((h["seconds"] for h in reversed(history) if "seconds" in h), None),
         "device": str(device) if device.type != "cpu" else
         f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "last_validation": last_validation,
