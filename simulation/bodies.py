@@ -42,7 +42,10 @@ def initial_orientation(obj: ObjectSpec) -> np.ndarray:
 
 def load_mesh(path: Path) -> trimesh.Trimesh:
     """A mesh file as one triangle mesh (scenes such as glb are concatenated)."""
-    mesh = trimesh.load(path, force="mesh")
+    try:
+        mesh = trimesh.load(path, force="mesh")
+    except Exception as err:  # any failure of the mesh reader on a user's file
+        raise ValueError(f"{path}: not a readable mesh file ({type(err).__name__})") from None
     if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
         raise ValueError(f"{path}: no triangles found")
     return mesh

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from worldgen.scene.assets import mocap_clips, resolve_asset, urdf_link_count
 from worldgen.scene.errors import SceneError
+from worldgen.scene.files import check_image_file, check_mesh_file
+from worldgen.scene.limits import check_scene_size
 from worldgen.scene.schema import Scene
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
@@ -25,6 +28,7 @@ _SHAPE_FIELDS = {
     "asset": ("asset",),
 }
 _SIZE_FIELDS = ("size", "radius", "height", "mesh", "asset")
+SAFE_NAME = re.compile(r"[\w][\w.+-]{0,99}")  # a scene name: one folder name, never a path
 
 
 def _suggest(word: str, options) -> str:
@@ -142,6 +146,10 @@ def resolve_file(base_dir: Path, value: str) -> Path:
 
 def check_scene(scene: Scene, base_dir: Path, origins: list[str]) -> None:
     """Apply every cross-field rule; raises :class:`SceneError` on the first broken one."""
+    check_scene_size(scene)
+    if not SAFE_NAME.fullmatch(scene.name):
+        raise SceneError("name", "expected a plain folder name (letters, digits, '_', '-', '.' and '+', starting "
+                         f"with a letter, digit or '_', at most 100 characters; it names the output folder), got {scene.name!r}")
     if scene.physics_hz % scene.fps:
         raise SceneError("physics_hz", f"expected a whole multiple of fps ({scene.fps}), got {scene.physics_hz}")
     if scene.duration is not None and scene.num_frames is not None:
@@ -212,6 +220,7 @@ def _check_object(obj, where: str, base_dir: Path) -> None:
             raise SceneError(f"{where}.mesh", f"expected a mesh file ({', '.join(MESH_SUFFIXES)}), got {obj.mesh!r}")
         if not path.is_file():
             raise SceneError(f"{where}.mesh", f"mesh file not found: {path}")
+        check_mesh_file(path, f"{where}.mesh")
     if obj.shape == "asset":
         urdf = resolve_asset(obj.asset)
         if urdf is None:
@@ -236,6 +245,7 @@ def _check_image(value: str, where: str, base_dir: Path) -> None:
         raise SceneError(where, f"expected an image file ({', '.join(IMAGE_SUFFIXES)}), got {value!r}")
     if not path.is_file():
         raise SceneError(where, f"texture file not found: {path}")
+    check_image_file(path, where)
 
 
 def _check_light(light, where: str, object_names: set[str], base_dir: Path) -> None:

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from worldgen.scene.errors import SceneError
+from worldgen.scene.limits import MAX_ENTITIES, MAX_YAML_NODES, check_at_most
 
 DISTRIBUTIONS = ("uniform", "uniform_int", "normal", "choice", "hemisphere")
+INT_BOUND = 2**53  # uniform_int bounds: whole numbers a float holds exactly
 
 
 def is_distribution(node: Any) -> bool:
@@ -42,65 +44,99 @@ def _rng(seed: int, path: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(path.encode())])
 
 
+def _show(value: Any) -> str:
+    """``repr(value)``, cut short so that an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _numbers(value: Any) -> np.ndarray | None:
+    """A number or a flat list of numbers as a float array (a Python int too large for a
+    float becomes inf); None for anything else (booleans and strings are not numbers)."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        return None
+    floats = []
+    for v in items:
+        try:
+            floats.append(float(v))
+        except OverflowError:
+            floats.append(float("inf") if v > 0 else float("-inf"))
+    return np.array(floats).reshape(np.shape(value) if isinstance(value, (list, tuple)) else ())
+
+
+def _finite(x: np.ndarray) -> bool:
+    return bool(np.all(np.isfinite(x)))
+
+
 def _pair(args: Any, path: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The two finite parameters of ``{kind: [a, b]}``: numbers or equal-length lists."""
     if not (isinstance(args, (list, tuple)) and len(args) == 2):
-        raise SceneError(path, f"expected {{{kind}: [a, b]}} with two values, got {args!r}")
-    try:
-        a, b = np.asarray(args[0], dtype=float), np.asarray(args[1], dtype=float)
-    except (TypeError, ValueError):
-        raise SceneError(path, f"expected numbers (or equal-length lists) in {{{kind}: [a, b]}}, got {args!r}") from None
-    if a.shape != b.shape or a.ndim > 1:
-        raise SceneError(path, f"expected two numbers or two lists of the same length in {{{kind}: ...}}, got {args!r}")
+        raise SceneError(path, f"expected {{{kind}: [a, b]}} with two values, got {_show(args)}")
+    a, b = _numbers(args[0]), _numbers(args[1])
+    if a is None or b is None:
+        raise SceneError(path, f"expected numbers (or equal-length lists) in {{{kind}: [a, b]}}, got {_show(args)}")
+    if a.shape != b.shape:
+        raise SceneError(path, f"expected two numbers or two lists of the same length in {{{kind}: ...}}, got {_show(args)}")
+    if not (_finite(a) and _finite(b)):
+        raise SceneError(path, f"expected finite numbers in {{{kind}: [a, b]}}, got {_show(args)}")
     return a, b
 
 
-def _plain(x: np.ndarray) -> Any:
+def _plain(x: np.ndarray, path: str) -> Any:
     x = np.asarray(x)
+    if not _finite(x):
+        raise SceneError(path, f"the draw {_show(x.tolist())} is not a finite number; narrow the distribution")
     return x.item() if x.ndim == 0 else [float(v) for v in x]
 
 
 def sample(node: dict, seed: int, path: str) -> Any:
-    """Draw one value of the distribution ``node`` standing at ``path``."""
+    """Draw one value of the distribution ``node`` standing at ``path``; parameters that
+    are not finite, not ordered or otherwise impossible are a :class:`SceneError`."""
     kind, args = next(iter(node.items()))
     rng = _rng(seed, path)
     if kind == "choice":
         if not isinstance(args, (list, tuple)) or not args:
-            raise SceneError(path, f"expected {{choice: [item, ...]}} with at least one item, got {args!r}")
+            raise SceneError(path, f"expected {{choice: [item, ...]}} with at least one item, got {_show(args)}")
         return args[int(rng.integers(len(args)))]
     if kind == "hemisphere":
         return _hemisphere(args, rng, path)
     a, b = _pair(args, path, kind)
-    if kind == "uniform":
-        if np.any(b < a):
-            raise SceneError(path, f"expected {{uniform: [low, high]}} with low <= high, got {args!r}")
-        return _plain(rng.uniform(a, b))
-    if kind == "normal":
-        if np.any(b < 0):
-            raise SceneError(path, f"expected {{normal: [mean, std]}} with std >= 0, got {args!r}")
-        return _plain(rng.normal(a, b))
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "uniform":
+            if np.any(b < a):
+                raise SceneError(path, f"expected {{uniform: [low, high]}} with low <= high, got {_show(args)}")
+            if not _finite(b - a):
+                raise SceneError(path, f"expected {{uniform: [low, high]}} with a finite width high - low, got {_show(args)}")
+            return _plain(rng.uniform(a, b), path)
+        if kind == "normal":
+            if np.any(b < 0):
+                raise SceneError(path, f"expected {{normal: [mean, std]}} with std >= 0, got {_show(args)}")
+            return _plain(rng.normal(a, b), path)
     # uniform_int
-    if a.ndim != 0 or a != int(a) or b != int(b) or b < a:
-        raise SceneError(path, f"expected {{uniform_int: [low, high]}} with integers low <= high, got {args!r}")
+    if a.ndim != 0 or a != int(a) or b != int(b) or b < a or max(abs(a), abs(b)) > INT_BOUND:
+        raise SceneError(path, "expected {uniform_int: [low, high]} with integers low <= high "
+                         f"(at most {INT_BOUND:,} in size), got {_show(args)}")
     return int(rng.integers(int(a), int(b) + 1))
 
 
 def _hemisphere(args: Any, rng: np.random.Generator, path: str) -> list[float]:
     expected = "expected {hemisphere: {radius: [r0, r1], elevation: [e0, e1], center: [x, y, z]}}"
     if not isinstance(args, dict) or not {"radius", "elevation"} <= set(args) or set(args) - {"radius", "elevation", "center"}:
-        raise SceneError(path, f"{expected}, got {args!r}")
+        raise SceneError(path, f"{expected}, got {_show(args)}")
     r0, r1 = _pair(args["radius"], f"{path}.radius", "radius")
     e0, e1 = _pair(args["elevation"], f"{path}.elevation", "elevation")
     if r0.ndim or e0.ndim or not 0 < r0 <= r1 or not -90 <= e0 <= e1 <= 90:
-        raise SceneError(path, f"{expected} with 0 < r0 <= r1 and -90 <= e0 <= e1 <= 90, got {args!r}")
-    try:
-        center = np.asarray(args.get("center", [0.0, 0.0, 0.0]), dtype=float).reshape(3)
-    except (TypeError, ValueError):
-        raise SceneError(f"{path}.center", f"expected [x, y, z], got {args.get('center')!r}") from None
+        raise SceneError(path, f"{expected} with 0 < r0 <= r1 and -90 <= e0 <= e1 <= 90, got {_show(args)}")
+    center = _numbers(args.get("center", [0.0, 0.0, 0.0]))
+    if center is None or center.shape != (3,) or not _finite(center):
+        raise SceneError(f"{path}.center", f"expected [x, y, z] of finite numbers, got {_show(args.get('center'))}")
     azimuth = rng.uniform(0.0, 2 * np.pi)
     elevation = np.radians(rng.uniform(float(e0), float(e1)))
-    radius = rng.uniform(float(r0), float(r1))
-    direction = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    return _plain(center + radius * direction)
+    with np.errstate(over="ignore", invalid="ignore"):
+        radius = rng.uniform(float(r0), float(r1))
+        direction = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+        return _plain(center + radius * direction, path)
 
 
 def resolve(node: Any, seed: int, path: str = "") -> Any:
@@ -114,22 +150,38 @@ def resolve(node: Any, seed: int, path: str = "") -> Any:
     return node
 
 
+def _size(node: Any) -> int:
+    """Number of values in a plain tree (a mapping or list counts with its items)."""
+    if isinstance(node, dict):
+        return 1 + sum(_size(v) for v in node.values())
+    if isinstance(node, list):
+        return 1 + sum(_size(v) for v in node)
+    return 1
+
+
 def expand_counts(objects: list, seed: int) -> tuple[list, list[str]]:
     """Expand object entries that carry ``count`` into copies and resolve their draws.
 
     Returns the concrete objects and, for each, the field path of the YAML entry it came
-    from (``objects[2]``), used in error messages."""
+    from (``objects[2]``), used in error messages. A count that would make more objects
+    than ``MAX_ENTITIES['objects']``, or copies holding more than ``MAX_YAML_NODES``
+    values, is refused before any copy is made."""
+    limit = MAX_ENTITIES["objects"]
     out, origins = [], []
     for i, entry in enumerate(objects):
         path = f"objects[{i}]"
         if not (isinstance(entry, dict) and "count" in entry):
+            check_at_most(len(out) + 1, limit, "objects", "the number of objects", "MAX_ENTITIES['objects']")
             out.append(resolve(entry, seed, path))
             origins.append(path)
             continue
         entry = dict(entry)
         count = resolve(entry.pop("count"), seed, f"{path}.count")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise SceneError(f"{path}.count", f"expected a whole number >= 0, got {count!r}")
+            raise SceneError(f"{path}.count", f"expected a whole number >= 0, got {_show(count)}")
+        check_at_most(len(out) + count, limit, f"{path}.count", "the number of objects with these copies",
+                      "MAX_ENTITIES['objects']")
+        check_at_most(count * _size(entry), MAX_YAML_NODES, f"{path}.count", "the number of values in the copies", "MAX_YAML_NODES")
         base = entry.get("name")
         for k in range(count):
             copy = resolve(entry, seed, f"{path}#{k}")

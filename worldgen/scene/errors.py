@@ -17,5 +17,19 @@ class SceneError(ValueError):
         self.source = source
 
     def __str__(self) -> str:
-        where = ": ".join(part for part in (self.source, self.field) if part)
-        return f"{where}: {self.message}" if where else self.message
+        where = ": ".join(_one_line(part) for part in (self.source, self.field) if part)
+        message = _one_line(self.message)
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
+        return f"{where}: {message}" if where else message
+
+
+MAX_MESSAGE = 500  # characters of the message part; a value quoted in it is cut short
+
+
+_BREAKS = {c: repr(chr(c))[1:-1] for c in (0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029)}
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every line break written as an escape, so an error is one line."""
+    return str(text).translate(_BREAKS)

@@ -30,6 +30,7 @@ from worldgen.scene.checks import check_scene, format_validation_error, name_ent
 from worldgen.scene.distributions import expand_counts, resolve
 from worldgen.scene.errors import SceneError
 from worldgen.scene.schema import Scene
+from worldgen.scene.yaml_file import read_yaml
 
 CONFIG_DIR = Path(os.environ.get("WORLDGEN_CONFIGS", Path(__file__).resolve().parents[2] / "configs"))
 _USER_FILE = "_file_"
@@ -55,36 +56,6 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that rejects a key repeated in one mapping (PyYAML keeps the
-    last one silently)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: Path, source: str) -> Any:
-    """Parse a YAML file, reporting syntax errors with their line and column."""
-    try:
-        return yaml.load(path.read_text(), Loader=_StrictLoader)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise SceneError("", f"malformed YAML at {where}: {err.problem}", source) from None
-    except yaml.YAMLError as err:
-        raise SceneError("", f"malformed YAML: {err}", source) from None
-    except OSError as err:
-        raise SceneError("", f"cannot read file: {err.strerror}", source) from None
 
 
 def compose_config(spec: str | None = None, overrides: Sequence[str] = ()) -> RunConfig:
