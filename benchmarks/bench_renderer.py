@@ -62,14 +62,13 @@ def jobs(trajectory, camera, renderer):
     from renderer.pbr.render import RenderSettings, render_trajectory
     from worldgen.pipelines.clip import render_controls
     from worldgen.pipelines.generate import GenerateOptions, paint_windows
-    from worldgen.pipelines.state_tokens import state_tokens
+    from worldgen.pipelines.renderer_inputs import clip_inputs
 
     frames = np.arange(len(trajectory))
 
     def buffers():
-        rendered = render_controls(trajectory, camera, RenderSettings(rgb=False), frames=frames)
-        tokens = state_tokens(trajectory, frames, rendered.clip.K, rendered.clip.world_to_camera, SIZE, SIZE)
-        return rendered.maps.stack(), tokens
+        return clip_inputs(trajectory, frames, render_controls(trajectory, camera, RenderSettings(rgb=False),
+                                                               frames=frames))
 
     stack, tokens = buffers()
     out = {"pbr": lambda: render_trajectory(trajectory, camera, RenderSettings(spp=8), frames=frames),

@@ -4,9 +4,11 @@ is the path tracer's own floor, and a renderer that copies the reference scores 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from worldgen.cli import main
 from worldgen.eval.renderer import Variant, evaluate_renderers, load_held_out
+from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS
 
 
 def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_renderer_data, tmp_path, capsys):
@@ -30,6 +32,7 @@ class _Copier:
     """A stand-in renderer that paints the reference frames: the windows come in order."""
 
     clip_length = 4
+    model = SimpleNamespace(config=SimpleNamespace(control_channels=list(RENDERER_CHANNELS)))
 
     def __init__(self, episode):
         self.episode, self.start = episode, 0

@@ -42,7 +42,7 @@ def test_zero_control_weights_paint_the_base_output(tiny_renderer):
         for p in renderer.model.control.parameters():
             p.normal_(std=0.05)
     rng = np.random.default_rng(0)
-    stack = rng.random((6, 13, 16, 16), dtype=np.float32)
+    stack = rng.random((6, 18, 16, 16), dtype=np.float32)
     tokens = rng.standard_normal((6, 3, renderer.model.config.token_features)).astype(np.float32)
     groups = renderer.model.config.control_groups
     off = paint_windows(renderer, stack, tokens, GenerateOptions(control_weights={g: 0.0 for g in groups}))

@@ -42,8 +42,8 @@ class Variant:
 
 @dataclass
 class HeldOut:
-    """One held-out episode: the reference frames (T, 3, H, W) in [0, 1], its control stack
-    (T, 13, H, W), state tokens (T, S, F), exact forward flow (T, 2, H, W) px with occlusion
+    """One held-out episode: the reference frames (T, 3, H, W) in [0, 1], its renderer
+    stack (T, 18, H, W) (:mod:`worldgen.pipelines.renderer_inputs`), state tokens (T, S, F), exact forward flow (T, 2, H, W) px with occlusion
     (T, H, W), instance ids (T, H, W) and their names."""
 
     family: str
@@ -60,6 +60,7 @@ def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]
     """The first ``episodes`` episodes of the dataset folder ``root``, cut to ``frames``."""
     from simulation.instances import InstanceTable
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+    from worldgen.pipelines.renderer_inputs import material_maps, renderer_stack
     from worldgen.pipelines.state_tokens import state_tokens
 
     try:
@@ -79,8 +80,9 @@ def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]
                               item["world_to_camera"][window].double().numpy(), width, height)
         flow, occluded = item["forward_flow"][window].numpy().copy(), item["forward_occluded"][window].numpy().copy()
         flow[-1], occluded[-1] = 0, True  # the flow leaves the clip
-        held_out.append(HeldOut(family, item["rgb"][window].numpy(), item["controls"][window].numpy(), tokens, flow,
-                                occluded, item["segmentation"][window].numpy(),
+        instance = item["segmentation"][window].numpy()
+        stack = renderer_stack(item["controls"][window].numpy(), material_maps(trajectory, instance))
+        held_out.append(HeldOut(family, item["rgb"][window].numpy(), stack, tokens, flow, occluded, instance,
                                 dict(enumerate(InstanceTable.of(trajectory).names))))
     return held_out
 

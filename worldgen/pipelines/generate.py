@@ -118,10 +118,10 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     if painter is None:
         painted = clip.rgb
     else:
-        from worldgen.pipelines.state_tokens import state_tokens
+        from worldgen.pipelines.renderer_inputs import clip_inputs
 
-        tokens = state_tokens(trajectory, frames, clip.K, clip.world_to_camera, *clip.size)
-        painted = paint_windows(painter, maps.stack(), tokens, options, progress)
+        stack, tokens = clip_inputs(trajectory, frames, rendered)
+        painted = paint_windows(painter, stack, tokens, options, progress)
     seconds["paint"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -135,19 +135,21 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
 def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: GenerateOptions,
                   progress: bool = False) -> np.ndarray:
     """(T, 3, H, W) float32 frames in [0, 1] painted in consecutive windows of the
-    renderer's clip length. ``stack`` (T, 13, H, W); ``tokens`` (T, S, F)."""
+    renderer's clip length. ``stack`` (T, 18, H, W): the renderer stack
+    (:mod:`worldgen.pipelines.renderer_inputs`); ``tokens`` (T, S, F)."""
     from tqdm import tqdm
 
-    from control.stack import MAP_CHANNELS
+    from worldgen.pipelines.renderer_inputs import channels_for, end_window
 
     T = len(stack)
     length = painter.clip_length
     weights = options.control_weights or None
+    channels = list(painter.model.config.control_channels)
+    stack = channels_for(stack, channels)
     out = []
     windows = range(0, T, length)
     for index, begin in enumerate(tqdm(windows, desc="paint", unit="window", disable=not progress)):
-        window = torch.from_numpy(stack[begin:begin + length]).clone()
-        window[-1, MAP_CHANNELS:] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # the flow leaves the window
+        window = end_window(torch.from_numpy(stack[begin:begin + length]).clone(), channels)
         features = torch.from_numpy(tokens[begin:begin + length])
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + index)
         frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],

@@ -1,5 +1,5 @@
 """Training clips for the diffusion renderer: worldgen datasets (``rgb``, ``controls``,
-``camera`` and the trajectory of every episode) held in memory with their state tokens,
+``segmentation``, ``camera`` and the trajectory of every episode) held in memory with their state tokens,
 and random windows of them as batches.
 
 A batch (B clips of T frames, H x W pixels, S token slots):
@@ -8,7 +8,8 @@ A batch (B clips of T frames, H x W pixels, S token slots):
 key             shape                content
 ==============  ===================  ==================================================
 ``rgb``         (B, T, 3, H, W)      the reference frames in [-1, 1] (the diffusion space)
-``controls``    (B, T, 13, H, W)     the control stack (:mod:`control.stack`), float32
+``controls``    (B, T, 18, H, W)     the renderer stack (:mod:`worldgen.pipelines.renderer_inputs`:
+                                     the control stack and the material maps), float32
 ``tokens``      (B, T, S, F)         state tokens (:mod:`worldgen.pipelines.state_tokens`)
 ``token_mask``  (B, T, S)            True where a token is real, False on padding
 ==============  ===================  ==================================================
@@ -25,16 +26,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from control.stack import MAP_CHANNELS
 from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
+from worldgen.pipelines.renderer_inputs import end_window, material_maps, renderer_stack
 from worldgen.pipelines.state_tokens import state_tokens
 from worldgen.scene import SceneError
 
 
 @dataclass
 class Episode:
-    """One episode in memory: ``rgb`` (T, 3, H, W) uint8, ``controls`` (T, 13, H, W)
-    float16, ``tokens`` (T, S, F) float32; ``name`` says where it came from."""
+    """One episode in memory: ``rgb`` (T, 3, H, W) uint8, ``controls`` (T, 18, H, W)
+    float16 (the renderer stack), ``tokens`` (T, S, F) float32; ``name`` says where it came from."""
 
     name: str
     rgb: torch.Tensor
@@ -48,15 +49,18 @@ def load_episodes(root: str | Path, size: int | None = None, episodes: int | Non
     x ``size`` pixels by area averaging when they are larger (None: as stored); a one-line
     SceneError on ``field`` when the folder is not a full worldgen dataset or is smaller."""
     try:
-        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "camera"))
+        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "segmentation", "camera"))
         loaded = []
         for index in range(min(len(dataset), episodes or len(dataset))):
             item = dataset[index]
             height, width = item["rgb"].shape[-2:]
             frames = np.arange(len(item["rgb"]))
-            tokens = state_tokens(dataset.trajectory(index), frames, item["K"][0].double().numpy(),
+            trajectory = dataset.trajectory(index)
+            tokens = state_tokens(trajectory, frames, item["K"][0].double().numpy(),
                                   item["world_to_camera"].double().numpy(), width, height)
-            rgb, controls = item["rgb"], item["controls"]
+            rgb = item["rgb"]
+            controls = torch.from_numpy(renderer_stack(item["controls"].numpy(),
+                                                       material_maps(trajectory, item["segmentation"].numpy())))
             if size is not None and (height, width) != (size, size):
                 if height < size or width < size or height % size or width % size:
                     raise SceneError(field, f"{root}: episodes are {width}x{height}; expected a whole multiple of "
@@ -81,9 +85,7 @@ def clip_batch(episodes: list[Episode], indices: list[int], starts: list[int], l
         episode = episodes[index]
         window = slice(start, start + length)
         rgb.append(episode.rgb[window].float() / 127.5 - 1)
-        stack = episode.controls[window].float()
-        stack[-1, MAP_CHANNELS:] = torch.tensor([0.0, 0.0, 1.0])[:, None, None]  # the flow leaves the window
-        controls.append(stack)
+        controls.append(end_window(episode.controls[window].float()))
         count = episode.tokens.shape[1]
         if count > slots:
             raise ValueError(f"{episode.name} has {count} state tokens; the model takes at most {slots}")

@@ -110,13 +110,46 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
 
 
 def build_model(model: dict, token_features: int):
-    """A new denoiser of the ``model:`` block for tokens of ``token_features`` features."""
-    from control.stack import CONTROL_CHANNELS
+    """A new denoiser of the ``model:`` block for tokens of ``token_features`` features,
+    reading the renderer stack (:mod:`worldgen.pipelines.renderer_inputs`)."""
     from renderer.diffusion.model import VideoDenoiser
+    from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, RENDERER_GROUPS
 
     return VideoDenoiser(patch_size=model["patch_size"], width=model["width"], depth=model["depth"],
                          heads=model["heads"], control_blocks=model["control_blocks"], token_features=token_features,
-                         control_channels=list(CONTROL_CHANNELS), temporal=model["temporal"])
+                         control_channels=list(RENDERER_CHANNELS),
+                         control_groups={g: list(c) for g, c in RENDERER_GROUPS.items()}, temporal=model["temporal"])
+
+
+def initial_model(init: str | Path):
+    """The denoiser of the renderer folder ``init`` to train on. Control groups of the
+    renderer stack that it lacks (a renderer trained before the material maps) are added
+    with a zero input projection, so it paints exactly as ``init`` did until trained; the
+    rest of its weights and architecture are kept."""
+    from renderer.diffusion.model import VideoDenoiser
+    from renderer.diffusion.pipeline import VideoRenderer
+    from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, RENDERER_GROUPS
+
+    try:
+        trained = VideoRenderer.from_pretrained(init).model
+    except ValueError as err:
+        raise SceneError("init", str(err), "command line") from None
+    groups = {g: list(c) for g, c in trained.config.control_groups.items()}
+    added = [g for g in RENDERER_GROUPS if g not in groups]
+    unknown = [c for c in trained.config.control_channels if c not in RENDERER_CHANNELS]
+    if unknown:
+        raise SceneError("init", f"{init}: the renderer reads control channels {', '.join(unknown)}, which worldgen "
+                         "does not make", "command line")
+    if not added:
+        return trained
+    groups.update({g: list(RENDERER_GROUPS[g]) for g in added})
+    model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups)
+    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    assert not unexpected and all(k.split(".")[2] in added for k in missing), (missing, unexpected)
+    for group in added:
+        torch.nn.init.zeros_(model.control.project[group].weight)
+        torch.nn.init.zeros_(model.control.project[group].bias)
+    return model
 
 
 def run_training(config: dict, progress: bool = True) -> Path:
@@ -165,7 +198,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         step, history = doc["step"], doc["history"]
         generator.set_state(torch.tensor(doc["generator"], dtype=torch.uint8))
     elif config.get("init"):
-        model = VideoRenderer.from_pretrained(config["init"]).model
+        model = initial_model(config["init"])
     else:
         torch.manual_seed(train.seed)
         model = build_model(settings, len(TOKEN_FEATURES))
