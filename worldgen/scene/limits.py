@@ -20,6 +20,7 @@ MAX_ASSET_FILE_BYTES = 256 << 20  # one mesh or texture file: 256 MiB
 MAX_TEXTURE_PIXELS = 8192 * 8192  # width x height of one texture image
 
 # Scene sizes
+MAX_MAGNITUDE = 1e9  # any component of a position, velocity or direction vector (m, m/s)
 MAX_ENTITIES = {"objects": 1_000, "lights": 64, "cameras": 64, "humanoids": 16, "constraints": 1_000}
 MAX_KEYFRAMES = 10_000  # per light or camera
 MAX_FRAMES = 100_000  # video frames of one scene (69 min at 24 fps)

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 
+from worldgen.scene.limits import MAX_MAGNITUDE
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 UnitFloat = Annotated[float, Field(ge=0, le=1)]
@@ -43,8 +45,9 @@ def _color(value):
     raise ValueError(f"expected a colour [r, g, b] with values in [0, 1] or '#rrggbb', got {value!r}")
 
 
-Vec2 = Annotated[tuple[float, float], _vector(2, "[x, y]")]
-Vec3 = Annotated[tuple[float, float, float], _vector(3, "[x, y, z]")]
+Coordinate = Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+Vec2 = Annotated[tuple[Coordinate, Coordinate], _vector(2, "[x, y]")]
+Vec3 = Annotated[tuple[Coordinate, Coordinate, Coordinate], _vector(3, "[x, y, z]")]
 Size2 = Annotated[tuple[PositiveFloat, PositiveFloat], _vector(2, "[width, depth] (m, > 0)")]
 Size3 = Annotated[
     tuple[PositiveFloat, PositiveFloat, PositiveFloat], _vector(3, "[x, y, z] (m, > 0)")
