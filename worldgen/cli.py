@@ -19,8 +19,16 @@ from worldgen.commands.train import add_train_parser
 from worldgen.scene import SceneError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line (``error: command line: ...``, exit 2)
+    instead of a usage block; ``-h`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: command line: {self.prog}: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="worldgen",
         description="Physics-conditioned world-model video generator: YAML scenes simulated with pybullet, "
         "rendered with mitsuba, with exact control maps and optical flow.",

@@ -8,6 +8,9 @@ import argparse
 from pathlib import Path
 
 from worldgen.scene import RunConfig, SceneError, compose_config
+from worldgen.scene.limits import check_image_size
+
+MAX_INT64 = 2**63 - 1  # the default upper bound of a whole-number option
 
 SCENE_HELP = (
     "a bundled scene name (see `worldgen scenes`) or a path to a scene YAML, followed by any "
@@ -54,17 +57,18 @@ def load_run_config(items: list[str]) -> RunConfig:
     return config
 
 
-def parse_count(text: str | None, field: str, low: int, high: int | None = None) -> int | None:
+def parse_count(text: str | None, field: str, low: int, high: int = MAX_INT64) -> int | None:
     """A whole-number option in [low, high] (None passes through); a SceneError otherwise."""
     if text is None:
         return None
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # not a number, or more digits than Python converts
         value = None
-    if value is None or value < low or (high is not None and value > high):
-        expected = f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
-        raise SceneError(field, f"expected {expected}, got {text!r}", "command line")
+    if value is None or value < low:
+        raise SceneError(field, f"expected a whole number >= {low}, got {text!r}", "command line")
+    if value > high:
+        raise SceneError(field, f"expected a whole number from {low} to {high:,}, got {text!r}", "command line")
     return value
 
 
@@ -78,6 +82,7 @@ def parse_resolution(text: str | None, field: str = "--resolution") -> tuple[int
             raise ValueError
     except ValueError:
         raise SceneError(field, f"expected WIDTHxHEIGHT such as 128x128, got {text!r}", "command line") from None
+    check_image_size((width, height), field, "command line")
     return width, height
 
 

@@ -6,6 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from worldgen.commands.arguments import CHECKPOINT_HELP, FLOW_HELP, load_engine, parse_count, parse_resolution
+from worldgen.scene.limits import MAX_EPISODES, MAX_FRAMES, MAX_SPP
 
 
 def add_eval_parser(subparsers) -> None:
@@ -107,7 +108,7 @@ def add_eval_parser(subparsers) -> None:
 def cmd_eval_video(args) -> int:
     from worldgen.eval.video import evaluate_video, format_table, report_lines
 
-    chunk = parse_count(args.chunk, "--chunk", 2)
+    chunk = parse_count(args.chunk, "--chunk", 2, MAX_FRAMES)
     report, clip, files = evaluate_video(args.video, args.flow, args.reference, chunk,
                                          Path(args.output) if args.output else None)
     print(format_table({"value": report}))
@@ -121,12 +122,12 @@ def cmd_eval_dynamics(args) -> int:
     from worldgen.eval.dynamics_run import Settings
 
     settings = Settings(
-        episodes=parse_count(args.episodes, "--episodes", 1), split=args.split,
-        long_frames=parse_count(args.long_frames, "--long-frames", 2),
-        long_episodes=parse_count(args.long_episodes, "--long-episodes", 0), seed=parse_count(args.seed, "--seed", 0),
+        episodes=parse_count(args.episodes, "--episodes", 1, MAX_EPISODES), split=args.split,
+        long_frames=parse_count(args.long_frames, "--long-frames", 2, MAX_FRAMES),
+        long_episodes=parse_count(args.long_episodes, "--long-episodes", 0, MAX_EPISODES), seed=parse_count(args.seed, "--seed", 0),
     )
     videos = parse_count(args.videos, "--videos", 0, settings.episodes)
-    spp = parse_count(args.spp, "--spp", 1)
+    spp = parse_count(args.spp, "--spp", 1, MAX_SPP)
     resolution = parse_resolution(args.resolution)
     families = load_families(args.family or list(DEFAULT_FAMILIES), settings)
     engine, checkpoint = load_engine(args.engine, args.checkpoint, not args.no_sleep, not args.no_floor_projection,
@@ -146,8 +147,8 @@ def cmd_eval_error_origin(args) -> int:
     from worldgen.eval.error_origin import error_origin_report, format_table
     from worldgen.io.json_file import write_json
 
-    episodes = parse_count(args.episodes, "--episodes", 1)
-    frames = parse_count(args.frames, "--frames", 3)
+    episodes = parse_count(args.episodes, "--episodes", 1, MAX_EPISODES)
+    frames = parse_count(args.frames, "--frames", 3, MAX_FRAMES)
     engine, checkpoint = load_engine("learned", args.checkpoint, sleep=False, floor=False)
     report = error_origin_report(engine.model, args.data, episodes, frames, args.threshold)
     report["checkpoint"] = checkpoint
@@ -163,7 +164,7 @@ def cmd_eval_renderer(args) -> int:
     from worldgen.io.json_file import write_json
 
     steps = [parse_count(s, "--steps", 1, 1000) for s in args.steps]
-    episodes, frames = parse_count(args.episodes, "--episodes", 1), parse_count(args.frames, "--frames", 2)
+    episodes, frames = parse_count(args.episodes, "--episodes", 1, MAX_EPISODES), parse_count(args.frames, "--frames", 2, MAX_FRAMES)
     diffusion = _renderer(args.checkpoint, "--checkpoint")
     variants = [Variant(f"diffusion {n} step{'s' if n > 1 else ''}", diffusion, n, args.checkpoint) for n in steps]
     if args.regression:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from worldgen.commands.arguments import CHECKPOINT_HELP, add_scene_arguments, load_run_config, parse_count, parse_resolution
+from worldgen.scene.limits import MAX_SPP
 
 
 def add_generate_parser(subparsers) -> None:
@@ -45,7 +46,7 @@ def cmd_generate(args) -> int:
         steps=parse_count(args.steps, "--steps", 1, 1000), seed=parse_count(args.seed, "--seed", 0),
         control_weights=parse_control_weights(args.control_weight), camera=args.camera,
         resolution=parse_resolution(args.resolution), frames=args.frames, reference=args.reference,
-        spp=parse_count(args.spp, "--spp", 1), pose_from=args.pose_from,
+        spp=parse_count(args.spp, "--spp", 1, MAX_SPP), pose_from=args.pose_from,
     )
     out = Path(args.output) if args.output else Path("out") / f"{config.scene.name}_generated"
     report = generate(config, out, options, progress=not args.quiet)

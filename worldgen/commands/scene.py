@@ -75,7 +75,11 @@ def cmd_render(args) -> int:
     options = render_options(config, camera=args.camera, frames=args.frames,
                              resolution=parse_resolution(args.resolution), spp=args.spp)
     out = Path(args.output) if args.output else Path("out") / config.scene.name
-    report = render(config, out, options, progress=not args.quiet)
+    try:
+        report = render(config, out, options, progress=not args.quiet)
+    except SceneError as err:
+        err.source = err.source or config.source
+        raise
     print(report.summary())
     return 0
 

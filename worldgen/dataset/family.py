@@ -23,6 +23,7 @@ from worldgen.dataset.patterns import PATTERNS
 from worldgen.scene import SceneError, scene_from_dict
 from worldgen.scene.checks import spec_error
 from worldgen.scene.distributions import resolve
+from worldgen.scene.limits import MAX_SPP, check_at_most, check_video_size
 from worldgen.scene.loading import CONFIG_DIR, apply_overrides, parse_overrides, read_yaml
 from worldgen.scene.schema import PositiveFloat, Resolution, Scene, Spec
 
@@ -120,6 +121,8 @@ def load_family(spec: str, overrides: Sequence[str] = ()) -> tuple[FamilySpec, d
     _check_splits(family, source)
     if family.physics_hz % family.fps:
         raise SceneError("physics_hz", f"expected a whole multiple of fps ({family.fps}), got {family.physics_hz}", source)
+    check_video_size(family.num_frames, family.resolution, "resolution", source)
+    check_at_most(family.spp, MAX_SPP, "spp", "the samples per pixel", "MAX_SPP", source)
     episode_scene(family, family.seed("train", 0), source)
     return family, config, source
 

@@ -23,6 +23,7 @@ from worldgen.io.atomic import write_atomic
 from worldgen.io.encoding import npz_bytes
 from worldgen.scene import RunConfig, SceneError
 from worldgen.scene.checks import spec_error
+from worldgen.scene.limits import MAX_SPP, check_at_most, check_image_size, check_video_size
 from worldgen.scene.schema import CameraSpec, Spec
 
 
@@ -50,8 +51,11 @@ def render_options(config: RunConfig, **flags) -> RenderOptions:
         raise spec_error(err, RenderOptions, "render.", "config") from None
     if options.spp < 1:
         raise SceneError("render.spp", f"expected a whole number >= 1, got {options.spp}", "config")
+    check_at_most(options.spp, MAX_SPP, "render.spp", "the samples per pixel", "MAX_SPP", "config")
     if options.resolution is not None and min(options.resolution) < 1:
         raise SceneError("render.resolution", f"expected [width, height] >= 1, got {list(options.resolution)}", "config")
+    if options.resolution is not None:
+        check_image_size(options.resolution, "render.resolution", "config")
     return options
 
 
@@ -124,6 +128,9 @@ def render(config: RunConfig, out_dir: Path, options: RenderOptions, progress: b
 
     camera = pick_camera(config, options)
     frames = parse_frames(options.frames, config.scene.frame_count)
+    index = [c.name for c in config.scene.cameras].index(camera.name)
+    field = "render.resolution" if options.resolution is not None else f"cameras[{index}].resolution"
+    check_video_size(len(frames), camera.resolution, field, config.source)
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
 
