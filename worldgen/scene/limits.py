@@ -82,8 +82,9 @@ def check_scene_size(scene) -> None:
 def _frame_count(scene) -> int | float:
     """The scene's frame count, or duration x fps as a float when that is past the limit
     (it may be too large for an integer)."""
-    if scene.num_frames is None and (scene.duration or 4.0) * scene.fps > MAX_FRAMES + 1:
-        return (scene.duration or 4.0) * scene.fps
+    frames = (scene.duration or 4.0) * scene.fps
+    if scene.num_frames is None and frames > MAX_FRAMES + 1:
+        return round(frames) if frames < 2**63 else frames
     return scene.frame_count
 
 

@@ -1,0 +1,297 @@
+"""Hostile and absurd inputs, one class at a time: each ends in exactly one line on stderr
+(``error: FILE: FIELD: message``, checked whole) and exit code 2, in bounded time, and
+the absurd sizes are refused before anything of their size is allocated.
+
+Classes: distribution parameters; sizes past the limits of :mod:`worldgen.scene.limits`;
+files that are not what they claim (binary, not UTF-8, nested thousands deep, alias
+bombs, textures and meshes that are not images and meshes); values that validate but
+make the simulation non-finite; scene names that would write outside the output folder;
+command-line flags.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldgen.cli import main
+from worldgen.scene import SceneError, load_scene
+from worldgen.scene.limits import MAX_SCENE_FILE_BYTES
+
+FILE = "scene.yaml"
+SECONDS = 20  # every refusal below takes well under a second; this bound allows a loaded machine
+
+
+def _limit(what: str, value: str, limit: str, name: str) -> str:
+    return (f"{what} is {value}, over the limit of {limit} ({name} in worldgen/scene/limits.py); "
+            "make it smaller or raise the limit")
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    start = time.perf_counter()
+    try:
+        rc = main(argv)
+    except SystemExit as done:  # argparse's own mistakes
+        rc = done.code
+    assert time.perf_counter() - start < SECONDS
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _refused(text: str | bytes, tmp_path, monkeypatch, capsys, command: str = "validate", extra=()) -> str:
+    """Write ``text`` to tmp_path/scene.yaml, run ``worldgen COMMAND scene.yaml``, check
+    exit 2 and one line, and return the line."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / FILE
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    rc, out, err = _run([command, FILE, *extra], capsys)
+    assert "Traceback" not in err
+    assert rc == 2, err
+    lines = err.splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# --- distributions ----------------------------------------------------------------------
+DISTRIBUTIONS = [
+    ("mass_uniform_to_inf", "objects:\n  - {shape: box, size: [1, 1, 1], physics: {mass: {uniform: [0, .inf]}}}\n",
+     "objects[0].physics.mass: expected finite numbers in {uniform: [a, b]}, got [0, inf]"),
+    ("velocity_uniform_to_inf",
+     "objects:\n  - {shape: box, size: [1, 1, 1], linear_velocity: {uniform: [[0, 0, 0], [.inf, 0, 0]]}}\n",
+     "objects[0].linear_velocity: expected finite numbers in {uniform: [a, b]}, got [[0, 0, 0], [inf, 0, 0]]"),
+    ("uniform_nan", "fps: {uniform: [.nan, 30]}\n", "fps: expected finite numbers in {uniform: [a, b]}, got [nan, 30]"),
+    ("uniform_width_overflows", "gravity: {uniform: [[-1.0e+308, 0, 0], [1.0e+308, 0, 0]]}\n",
+     "gravity: expected {uniform: [low, high]} with a finite width high - low, got [[-1e+308, 0, 0], [1e+308, 0, 0]]"),
+    ("uniform_string_bound", "fps: {uniform: ['1', 30]}\n",
+     "fps: expected numbers (or equal-length lists) in {uniform: [a, b]}, got ['1', 30]"),
+    ("normal_inf_std", "fps: {normal: [24, .inf]}\n", "fps: expected finite numbers in {normal: [a, b]}, got [24, inf]"),
+    ("normal_draw_overflows", "gravity: {normal: [[0, 0, 0], [1.0e+308, 1.0e+308, 1.0e+308]]}\n",
+     None),  # the draw overflows or is past the gravity limit: either way one line on gravity
+    ("uniform_int_huge_bound", "objects:\n  - {shape: box, size: [1, 1, 1], count: {uniform_int: [0, 1.0e+300]}}\n",
+     "objects[0].count: expected {uniform_int: [low, high]} with integers low <= high (at most 9,007,199,254,740,992 in size), "
+     "got [0, 1e+300]"),
+    ("choice_not_a_list", "fps: {choice: 24}\n", "fps: expected {choice: [item, ...]} with at least one item, got 24"),
+    ("hemisphere_infinite_radius",
+     "cameras:\n  - {position: {hemisphere: {radius: [1, .inf], elevation: [0, 90]}}}\n",
+     "cameras[0].position.radius: expected finite numbers in {radius: [a, b]}, got [1, inf]"),
+    ("hemisphere_bad_center",
+     "cameras:\n  - {position: {hemisphere: {radius: [1, 2], elevation: [0, 90], center: [0, .nan, 0]}}}\n",
+     "cameras[0].position.center: expected [x, y, z] of finite numbers, got [0, nan, 0]"),
+    ("count_inf", "objects:\n  - {shape: box, size: [1, 1, 1], count: {uniform_int: [0, .inf]}}\n",
+     "objects[0].count: expected finite numbers in {uniform_int: [a, b]}, got [0, inf]"),
+]
+
+
+@pytest.mark.parametrize("case,text,expected", DISTRIBUTIONS, ids=[c[0] for c in DISTRIBUTIONS])
+def test_bad_distribution_parameters(case, text, expected, tmp_path, monkeypatch, capsys):
+    line = _refused(text, tmp_path, monkeypatch, capsys)
+    if expected is None:
+        assert line.startswith(f"error: {FILE}: gravity: ")
+    else:
+        assert line == f"error: {FILE}: {expected}"
+
+
+# --- sizes ------------------------------------------------------------------------------
+SIZES = [
+    ("count_drawn_up_to_1e12", "objects:\n  - {shape: box, size: [1, 1, 1], count: {uniform_int: [999999999999, 1000000000000]}}\n",
+     "objects[0].count: " + _limit("the number of objects with these copies", "999,999,999,999", "1,000",
+                                   "MAX_ENTITIES['objects']")),
+    ("count_100000", "objects:\n  - {shape: box, size: [1, 1, 1], count: 100000}\n",
+     "objects[0].count: " + _limit("the number of objects with these copies", "100,000", "1,000", "MAX_ENTITIES['objects']")),
+    ("billions_of_frames", "num_frames: 5000000000\n",
+     "num_frames: " + _limit("the number of frames", "5,000,000,000", "100,000", "MAX_FRAMES")),
+    ("duration_of_ages", "duration: 1.0e+300\n",
+     "duration: " + _limit("the number of frames", "2.4e+301", "100,000", "MAX_FRAMES")),
+    ("physics_rate", "fps: 1\nphysics_hz: 1000000\nnum_frames: 2\n",
+     "physics_hz: " + _limit("the physics rate (steps per second)", "1,000,000", "10,000", "MAX_PHYSICS_HZ")),
+    ("physics_steps", "fps: 10\nphysics_hz: 10000\nnum_frames: 20000\n",
+     "num_frames: " + _limit("the number of physics steps (frames x physics_hz / fps)", "20,000,000", "10,000,000",
+                             "MAX_PHYSICS_STEPS")),
+    ("state_size", "num_frames: 100000\nobjects:\n  - {shape: box, size: [1, 1, 1], count: 1000}\n",
+     "num_frames: " + _limit("the recorded state (frames x numbers per frame for the bodies, lights and humanoids)",
+                             "1,300,000,000", "200,000,000", "MAX_STATE_VALUES")),
+    ("camera_resolution", "cameras:\n  - {position: [1, 1, 1], resolution: [100000, 100000]}\n",
+     "cameras[0].resolution: " + _limit("the image side", "100,000", "8,192", "MAX_IMAGE_SIDE")),
+    ("camera_pixels", "cameras:\n  - {position: [1, 1, 1], resolution: [8000, 8000]}\n",
+     "cameras[0].resolution: " + _limit("the pixels per frame", "64,000,000", "16,777,216", "MAX_IMAGE_PIXELS")),
+    ("many_lights", "lights:\n" + "  - {type: point, position: [0, 0, 1]}\n" * 65,
+     "lights: " + _limit("the number of lights", "65", "64", "MAX_ENTITIES['lights']")),
+    ("position_past_magnitude", "objects:\n  - {shape: box, size: [1, 1, 1], linear_velocity: [1.0e+308, 0, 0]}\n",
+     "objects[0].linear_velocity[0]: expected a number <= 1000000000.0, got 1e+308"),
+]
+
+
+@pytest.mark.parametrize("case,text,expected", SIZES, ids=[c[0] for c in SIZES])
+def test_absurd_sizes_are_refused(case, text, expected, tmp_path, monkeypatch, capsys):
+    assert _refused(text, tmp_path, monkeypatch, capsys) == f"error: {FILE}: {expected}"
+
+
+@pytest.mark.parametrize("case,text,expected", SIZES[:7], ids=[c[0] for c in SIZES[:7]])
+def test_absurd_sizes_are_refused_before_allocating(case, text, expected, tmp_path):
+    """Peak Python memory of loading a scene that describes a huge run stays a few MB:
+    the refusal comes before any array, copy or frame of that size."""
+    path = tmp_path / FILE
+    path.write_text(text)
+    load_scene("dominoes")  # imports and caches warmed up outside the measurement
+    tracemalloc.start()
+    try:
+        with pytest.raises(SceneError):
+            load_scene(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_command_line_sizes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(["render", "dominoes", "--resolution", "100000x100000", "-o", "r"], capsys)
+    assert rc == 2 and err == "error: command line: --resolution: " + _limit(
+        "the image side", "100,000", "8,192", "MAX_IMAGE_SIDE") + "\n"
+    rc, _, err = _run(["render", "dominoes", "--spp", "100000", "-o", "r"], capsys)
+    assert rc == 2 and err == "error: config: render.spp: " + _limit(
+        "the samples per pixel", "100,000", "4,096", "MAX_SPP") + "\n"
+    rc, _, err = _run(["render", "dominoes", "scene.duration=1000", "--resolution", "1024x1024", "-o", "r"], capsys)
+    source = str(Path(__file__).resolve().parents[1] / "configs" / "scene" / "dominoes.yaml")
+    assert rc == 2 and err == f"error: {source}: render.resolution: " + _limit(
+        "the pixels of the whole clip (frames x width x height)", "25,165,824,000", "100,000,000", "MAX_VIDEO_PIXELS") + "\n"
+    rc, _, err = _run(["dataset", "generate", "objects_drop", "resolution=[4096,4096]", "num_frames=100", "-o", "d",
+                       "--episodes", "1"], capsys)
+    assert rc == 2 and err.endswith("resolution: " + _limit("the pixels of the whole clip (frames x width x height)",
+                                                            "1,677,721,600", "100,000,000", "MAX_VIDEO_PIXELS") + "\n")
+    rc, _, err = _run(["eval", "dynamics", "-o", "e", "--episodes", "10000000"], capsys)
+    assert rc == 2 and err == "error: command line: --episodes: expected a whole number from 1 to 1,000,000, got '10000000'\n"
+    rc, _, err = _run(["render", "dominoes", "--spp", "many"], capsys)
+    assert rc == 2 and err == ("error: command line: worldgen render: argument --spp: invalid int value: 'many' "
+                               "(see worldgen render -h)\n")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
+
+
+# --- files that are not what they claim -------------------------------------------------
+def _laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+FILES = [
+    ("binary", b"\x00\xff\xfe\x01binary", "not a UTF-8 text file (byte 0xff at offset 1); expected a YAML text file"),
+    ("latin1", "name: caf\u00e9\n".encode("latin-1"),
+     "not a UTF-8 text file (byte 0xe9 at offset 9); expected a YAML text file"),
+    ("nul_character", b"name: \x00\n", "malformed YAML: unacceptable character #x0000: special characters are not allowed"),
+    ("nested_5000_deep", "a: " + "[" * 5000 + "]" * 5000 + "\n",
+     "YAML nested deeper than 64 levels at line 1, column 67 (MAX_YAML_DEPTH in worldgen/scene/limits.py)"),
+    ("nested_mappings", "".join("  " * i + f"k{i}:\n" for i in range(200)) + "  " * 200 + "x: 1\n",
+     "YAML nested deeper than 64 levels at line 65, column 129 (MAX_YAML_DEPTH in worldgen/scene/limits.py)"),
+    ("billion_laughs", _laughs(),
+     "the YAML holds more than 200,000 values with its aliases expanded, at line 6, column 25 "
+     "(MAX_YAML_NODES in worldgen/scene/limits.py)"),
+    ("recursive_alias", "a: &a [*a]\n",
+     "alias *a at line 1, column 8 refers to no complete anchor before it (undefined, or the value that contains it)"),
+    ("oversized_file", "description: '" + "x" * MAX_SCENE_FILE_BYTES + "'\n",
+     "the file is over the limit of 1,048,576 bytes (MAX_SCENE_FILE_BYTES in worldgen/scene/limits.py); "
+     "expected a YAML text file"),
+]
+
+
+@pytest.mark.parametrize("case,content,expected", FILES, ids=[c[0] for c in FILES])
+def test_files_that_are_not_scenes(case, content, expected, tmp_path, monkeypatch, capsys):
+    tracemalloc.start()
+    try:
+        line = _refused(content, tmp_path, monkeypatch, capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert line == f"error: {FILE}: {expected}"
+    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def _png(path: Path) -> bytes:
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 100, 50)).save(path)
+    return path.read_bytes()
+
+
+ASSETS = [
+    ("texture_text", "texture", "tex.png", lambda p: p.write_text("not an image"),
+     "objects[0].material.texture: tex.png is not a readable PNG or JPEG image "
+     "(cannot identify image file '{path}')"),
+    ("texture_truncated", "texture", "tex.png", lambda p: p.write_bytes(_png(p)[:-30]),
+     "objects[0].material.texture: tex.png is not a readable PNG or JPEG image (Truncated File Read)"),
+    ("texture_gif", "texture", "tex.png", lambda p: __import__("PIL.Image").Image.new("RGB", (4, 4)).save(p, "GIF"),
+     "objects[0].material.texture: tex.png is a GIF image; expected PNG or JPEG"),
+    ("mesh_random_bytes", "mesh", "m.stl", lambda p: p.write_bytes(np.random.default_rng(0).bytes(3000)),
+     "objects[0].mesh: m.stl holds no triangles; expected a mesh"),
+    ("mesh_no_faces", "mesh", "m.obj", lambda p: p.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n"),
+     "objects[0].mesh: m.obj holds no triangles; expected a mesh"),
+    ("mesh_nan_vertices", "mesh", "m.obj", lambda p: p.write_text("v nan 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n"),
+     "objects[0].mesh: m.obj holds no triangles; expected a mesh"),  # the reader drops them
+]
+
+
+@pytest.mark.parametrize("case,kind,name,make,expected", ASSETS, ids=[c[0] for c in ASSETS])
+def test_textures_and_meshes_that_are_not(case, kind, name, make, expected, tmp_path, monkeypatch, capsys):
+    make(tmp_path / name)
+    obj = (f"{{shape: box, size: [1, 1, 1], material: {{texture: {name}}}}}" if kind == "texture"
+           else f"{{shape: mesh, mesh: {name}}}")
+    line = _refused(f"objects:\n  - {obj}\n", tmp_path, monkeypatch, capsys)
+    assert line == f"error: {FILE}: " + expected.format(path=tmp_path / name)
+
+
+# --- values that validate but break the run ---------------------------------------------
+@pytest.mark.parametrize("dynamics", ["pybullet", "learned"])
+def test_non_finite_simulation_stops_with_one_line(dynamics, tmp_path, monkeypatch, capsys):
+    """A box 1e300 m long validates, and pybullet's state is NaN from frame 1; the learned
+    engine's float32 inputs overflow at once. Either way one line naming the body and
+    frame, and no trajectory written."""
+    text = "name: huge\nduration: 0.5\nobjects:\n  - {name: slab, shape: box, size: [1.0e+300, 1, 1], position: [0, 0, 2]}\n"
+    line = _refused(text, tmp_path, monkeypatch, capsys, "simulate", [f"dynamics={dynamics}", "-o", "out", "-q"])
+    frame = {"pybullet": 1, "learned": 0}[dynamics]
+    assert line == (f"error: {FILE}: simulation: body 'slab' is no longer finite (NaN or infinite pose or velocity) at "
+                    f"frame {frame} (t = {frame / 24:.3f} s); nothing was written. Its initial position, velocity, "
+                    "mass or the forces on it are out of range")
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_finite_trajectory_is_never_saved(tmp_path):
+    from simulation.engines import make_engine
+
+    trajectory = make_engine("pybullet").rollout(load_scene("stacked_blocks"), num_frames=3)
+    trajectory.states.body_linear_velocity[2, 1, 0] = np.nan
+    with pytest.raises(SceneError, match=rf"body '{trajectory.bodies[1].name}' is no longer finite .* at frame 2 "):
+        trajectory.save(tmp_path / "t")
+    assert not (tmp_path / "t" / "trajectory.npz").exists()
+
+
+# --- output paths -----------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../../..", "..", "a/../../b", "/etc", ".hidden", "a\\b", "x" * 101, ""])
+def test_scene_name_cannot_leave_the_output_folder(name, tmp_path, monkeypatch, capsys):
+    line = _refused(f"name: {json.dumps(name)}\n", tmp_path, monkeypatch, capsys, "simulate", ["-q"])
+    assert line == (f"error: {FILE}: name: expected a plain folder name (letters, digits, '_', '-', '.' and '+', starting "
+                    "with a letter, digit or '_', at most 100 characters; it names the output folder), "
+                    f"got {name!r}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE]
+
+
+def test_simulate_writes_only_inside_out(tmp_path, monkeypatch, capsys):
+    """A scene in a sub-folder whose mesh lies above it: simulate without -o writes
+    out/NAME/trajectory.* and nothing else anywhere under the working folder."""
+    work = tmp_path / "work"
+    (work / "scenes").mkdir(parents=True)
+    (tmp_path / "tet.obj").write_text("v 0 0 0\nv 0.2 0 0\nv 0 0.2 0\nv 0 0 0.2\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")
+    (work / "scenes" / FILE).write_text("name: tet\nduration: 0.25\nobjects:\n"
+                                        "  - {shape: mesh, mesh: ../../tet.obj, position: [0, 0, 0.5]}\n")
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    before = {p for p in tmp_path.rglob("*")}
+    rc, _, err = _run(["simulate", f"scenes/{FILE}", "-q"], capsys)
+    assert rc == 0, err
+    written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p not in before}
+    assert {p for p in written if p.parts[0] != "cache"} == {
+        Path("work/out/tet/trajectory.npz"), Path("work/out/tet/trajectory.json")}
