@@ -35,7 +35,7 @@ MAX_VIDEO_PIXELS = 100_000_000  # frames x width x height of one render (~100 by
 MAX_SPP = 4096  # samples per pixel
 
 # Datasets
-MAX_EPISODES = 1_000_000  # episodes of one dataset
+MAX_EPISODES = 1_000_000  # episodes one evaluation command rolls out (a dataset: its split size)
 
 # Numbers a state records per frame: position 3 + orientation 4 + two velocities 3 + 3
 # per body; position 3 + direction 3 + colour 3 + intensity 1 per light; per humanoid
