@@ -172,6 +172,12 @@ def test_command_line_sizes(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "r").exists() and not (tmp_path / "d").exists()
 
 
+def test_override_nested_thousands_deep(capsys):
+    rc, _, err = _run(["validate", "dominoes", "scene.description=" + "[" * 3000 + "]" * 3000], capsys)
+    assert rc == 2 and err == ("error: command line: scene.description: override nested deeper than 64 levels "
+                               "(MAX_YAML_DEPTH in worldgen/scene/limits.py)\n")
+
+
 # --- files that are not what they claim -------------------------------------------------
 def _laughs(levels: int = 9) -> str:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']

@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from worldgen.scene.checks import check_scene, format_validation_error, name_entities
 from worldgen.scene.distributions import expand_counts, resolve
 from worldgen.scene.errors import SceneError
+from worldgen.scene.limits import MAX_YAML_DEPTH
 from worldgen.scene.schema import Scene
 from worldgen.scene.yaml_file import read_yaml
 
@@ -122,12 +123,24 @@ def parse_overrides(items: Sequence[str]) -> list:
     parser = OverridesParser.create()
     parsed = []
     for item in items:
+        if _bracket_depth(item) > MAX_YAML_DEPTH:  # Hydra's parser recurses once per level
+            raise SceneError(item.split("=")[0], f"override nested deeper than {MAX_YAML_DEPTH} levels "
+                             "(MAX_YAML_DEPTH in worldgen/scene/limits.py)", "command line")
         try:
             parsed.extend(parser.parse_overrides([item]))
         except HydraException as err:
             reason = str(err).splitlines()[0]
             raise SceneError(item.split("=")[0], f"cannot parse override {item!r}: {reason}", "command line") from None
     return parsed
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest nesting of [ ] and { } in ``text``."""
+    depth = deepest = 0
+    for char in text:
+        depth += (char in "[{") - (char in "]}")
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def apply_overrides(cfg, overrides: Sequence) -> None:
