@@ -1,6 +1,6 @@
-"""A simulation that leaves the finite numbers stops: the first body and frame whose pose
-or velocity is not finite (NaN or infinite) become a one-line :class:`SceneError`, so that
-no trajectory of NaNs is ever written as if it were fine."""
+"""A simulation that leaves the finite numbers stops: the first entity and frame whose
+state is not finite (NaN or infinite) become a one-line :class:`SceneError`, so that no
+trajectory of NaNs is ever written as if it were fine."""
 
 from __future__ import annotations
 
@@ -9,23 +9,36 @@ import numpy as np
 from worldgen.scene.errors import SceneError
 
 BODY_ARRAYS = ("body_position", "body_orientation", "body_linear_velocity", "body_angular_velocity")
+_ADVICE = {
+    "body": "its initial position, velocity, mass or the forces on it are out of range",
+    "light": "its position, motion (orbit, keyframes) or intensity is out of range",
+    "humanoid": "its position, scale or speed is out of range",
+}
 
 
-def check_finite_bodies(arrays: dict[str, np.ndarray], names: list[str], fps: float, first_frame: int = 0) -> None:
-    """Raise a :class:`SceneError` naming the first body and frame that is not finite.
+def check_finite(arrays: dict[str, np.ndarray], names: dict[str, list[str]], fps: float, first_frame: int = 0) -> None:
+    """Raise a :class:`SceneError` naming the first entity and frame that is not finite.
 
-    ``arrays``: the body arrays of :data:`BODY_ARRAYS` with a leading frame axis
-    (T, B, ...), frame 0 being ``first_frame``; ``names``: the bodies' names."""
-    position = arrays["body_position"]
-    frames, bodies = position.shape[:2]
-    if frames * bodies == 0:
-        return
-    bad = np.zeros((frames, bodies), bool)
-    for key in BODY_ARRAYS:
-        bad |= ~np.isfinite(arrays[key].reshape(frames, bodies, -1)).all(axis=-1)
-    if bad.any():
-        t, b = (int(i) for i in np.argwhere(bad)[0])
+    ``arrays``: state arrays by :class:`~simulation.state.SceneState` field name (``time``
+    is skipped), each with a leading frame axis then an entity axis, frame 0 being
+    ``first_frame``; ``names``: entity names by kind (``body``, ``light``, ``humanoid``)."""
+    first = None  # (frame, kind, entity index)
+    for key, values in arrays.items():
+        kind = key.split("_")[0]
+        if kind not in _ADVICE or values.ndim < 2 or values.size == 0:
+            continue
+        bad = ~np.isfinite(values.reshape(values.shape[0], values.shape[1], -1)).all(axis=-1)
+        if bad.any():
+            t, i = (int(v) for v in np.argwhere(bad)[0])
+            first = min(first or (t, kind, i), (t, kind, i))
+    if first is not None:
+        t, kind, i = first
         frame = first_frame + t
-        raise SceneError("simulation", f"body {names[b]!r} is no longer finite (NaN or infinite pose or velocity) at frame "
-                         f"{frame} (t = {frame / fps:.3f} s); nothing was written. Its initial position, velocity, "
-                         "mass or the forces on it are out of range")
+        raise SceneError("simulation", f"{kind} {names[kind][i]!r} is no longer finite (NaN or infinite state) at frame "
+                         f"{frame} (t = {frame / fps:.3f} s); nothing was written. Check the scene: {_ADVICE[kind]}")
+
+
+def entity_names(trajectory) -> dict[str, list[str]]:
+    """The names :func:`check_finite` takes, from a :class:`~simulation.state.Trajectory`."""
+    return {"body": [b.name for b in trajectory.bodies], "light": [x.name for x in trajectory.lights],
+            "humanoid": [h.name for h in trajectory.humanoids]}

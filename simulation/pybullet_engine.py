@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from simulation.bodies import create_body
 from simulation.engine import Engine
-from simulation.finite import BODY_ARRAYS, check_finite_bodies
+from simulation.finite import BODY_ARRAYS, check_finite
 from simulation.humanoid import COCO18_NAMES, HumanoidActor
 from simulation.lights import light_info, light_states
 from simulation.quiet import quiet_stdout
@@ -295,8 +295,8 @@ class PybulletEngine(Engine):
                 world.set_bodies(initial)
             contacts = ContactRecorder(world.entity_names, world.dt)
             frames = [self._read(world)]
-            names = [obj.name for obj in scene.objects]
-            check_finite_bodies({k: frames[0][k][None] for k in BODY_ARRAYS}, names, scene.fps)
+            names = {"body": [obj.name for obj in scene.objects]}
+            check_finite({k: frames[0][k][None] for k in BODY_ARRAYS}, names, scene.fps)
             for frame in tqdm(range(1, num_frames), desc=scene.name, unit="frame", disable=not progress, delay=2.0):
                 for _ in range(scene.substeps):
                     world.step()
@@ -304,7 +304,7 @@ class PybulletEngine(Engine):
                         contacts.add(world.contact_points())
                 contacts.close_frame(frame)
                 frames.append(self._read(world))
-                check_finite_bodies({k: frames[-1][k][None] for k in BODY_ARRAYS}, names, scene.fps, frame)
+                check_finite({k: frames[-1][k][None] for k in BODY_ARRAYS}, names, scene.fps, frame)
             states = self._finish(scene, frames)
             humanoid_infos = [
                 HumanoidInfo(

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from simulation.finite import check_finite_bodies
+from simulation.finite import check_finite, entity_names
 
 FORMAT = "worldgen.trajectory/1"
 
@@ -184,8 +184,8 @@ class Trajectory:
     def save(self, folder: str | Path) -> tuple[Path, Path]:
         """Write ``trajectory.npz`` and ``trajectory.json`` into ``folder``, each through
         a temporary file renamed into place (an interrupted save leaves no torn file).
-        A trajectory whose bodies are not finite is refused (a :class:`SceneError`)."""
-        check_finite_bodies(self.states.arrays(), [b.name for b in self.bodies], self.fps)
+        A trajectory whose state is not finite is refused (a :class:`SceneError`)."""
+        check_finite(self.states.arrays(), entity_names(self), self.fps)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         npz, meta = folder / "trajectory.npz", folder / "trajectory.json"

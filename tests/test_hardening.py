@@ -259,20 +259,29 @@ def test_non_finite_simulation_stops_with_one_line(dynamics, tmp_path, monkeypat
     text = "name: huge\nduration: 0.5\nobjects:\n  - {name: slab, shape: box, size: [1.0e+300, 1, 1], position: [0, 0, 2]}\n"
     line = _refused(text, tmp_path, monkeypatch, capsys, "simulate", [f"dynamics={dynamics}", "-o", "out", "-q"])
     frame = {"pybullet": 1, "learned": 0}[dynamics]
-    assert line == (f"error: {FILE}: simulation: body 'slab' is no longer finite (NaN or infinite pose or velocity) at "
-                    f"frame {frame} (t = {frame / 24:.3f} s); nothing was written. Its initial position, velocity, "
-                    "mass or the forces on it are out of range")
+    assert line == (f"error: {FILE}: simulation: body 'slab' is no longer finite (NaN or infinite state) at "
+                    f"frame {frame} (t = {frame / 24:.3f} s); nothing was written. Check the scene: its initial position, "
+                    "velocity, mass or the forces on it are out of range")
     assert not (tmp_path / "out").exists()
 
 
-def test_non_finite_trajectory_is_never_saved(tmp_path):
+@pytest.mark.parametrize("kind,array", [("body", "body_linear_velocity"), ("light", "light_intensity")])
+def test_non_finite_trajectory_is_never_saved(kind, array, tmp_path):
     from simulation.engines import make_engine
 
-    trajectory = make_engine("pybullet").rollout(load_scene("stacked_blocks"), num_frames=3)
-    trajectory.states.body_linear_velocity[2, 1, 0] = np.nan
-    with pytest.raises(SceneError, match=rf"body '{trajectory.bodies[1].name}' is no longer finite .* at frame 2 "):
+    trajectory = make_engine("pybullet").rollout(load_scene("pendulum_lamp"), num_frames=3)
+    getattr(trajectory.states, array)[2, 0] = np.inf
+    name = (trajectory.bodies if kind == "body" else trajectory.lights)[0].name
+    with pytest.raises(SceneError, match=rf"^simulation: {kind} '{name}' is no longer finite .* at frame 2 "):
         trajectory.save(tmp_path / "t")
-    assert not (tmp_path / "t" / "trajectory.npz").exists()
+    assert not (tmp_path / "t").exists()
+
+
+def test_orbit_period_zero_is_refused(tmp_path, monkeypatch, capsys):
+    """An orbit of period 0 validated and wrote NaN light positions."""
+    text = "lights:\n  - {type: point, orbit: {radius: 1, period: 0}}\n"
+    line = _refused(text, tmp_path, monkeypatch, capsys, "simulate", ["-q"])
+    assert line == f"error: {FILE}: lights[0].orbit.period: expected seconds per turn of at least 1e-6 in size, got 0.0"
 
 
 # --- output paths -----------------------------------------------------------------------

@@ -32,7 +32,7 @@ from simulation.dynamics.integrate import advance
 from simulation.dynamics.model import DynamicsModel
 from simulation.dynamics.sleep import SleepRule
 from simulation.engine import Engine
-from simulation.finite import check_finite_bodies
+from simulation.finite import check_finite, entity_names
 from simulation.humanoid import COCO18_NAMES
 from simulation.lights import light_info, light_states
 from simulation.pybullet_engine import PybulletWorld, scene_record
@@ -116,12 +116,12 @@ class LearnedEngine(Engine):
 
     def rollout(self, scene: Scene, initial: SceneState | None = None, num_frames: int | None = None,
                 progress: bool = False) -> Trajectory:
-        """One scene's rollout (see :meth:`rollout_batch`); a body whose state stops being
-        finite is a :class:`SceneError` naming it and the frame (values past float32 become
+        """One scene's rollout (see :meth:`rollout_batch`); an entity whose state stops
+        being finite is a :class:`SceneError` naming it and the frame (values past float32 become
         inf silently on the way in, and are caught there)."""
         with np.errstate(over="ignore", invalid="ignore"):
             trajectory = self.rollout_batch([scene], num_frames or scene.frame_count, [initial], progress)[0]
-        check_finite_bodies(trajectory.states.arrays(), [b.name for b in trajectory.bodies], trajectory.fps)
+        check_finite(trajectory.states.arrays(), entity_names(trajectory), trajectory.fps)
         return trajectory
 
     def rollout_batch(self, scenes: list[Scene], num_frames: int, initials: list[SceneState | None] | None = None,

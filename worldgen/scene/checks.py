@@ -268,6 +268,7 @@ def _check_light(light, where: str, object_names: set[str], base_dir: Path) -> N
         if light.direction is not None and math.dist(light.direction, (0, 0, 0)) < 1e-9:
             raise SceneError(f"{where}.direction", "expected a non-zero direction")
     _check_keyframes(light.keyframes, where)
+    _check_orbit(light.orbit, where)
 
 
 def _check_camera(cam, where: str) -> None:
@@ -281,6 +282,12 @@ def _check_camera(cam, where: str) -> None:
     if cam.dolly is not None and cam.position is None:
         raise SceneError(f"{where}.position", "required as the start of the dolly")
     _check_keyframes(cam.keyframes, where)
+    _check_orbit(cam.orbit, where)
+
+
+def _check_orbit(orbit, where: str) -> None:
+    if orbit is not None and abs(orbit.period) < 1e-6:  # the angle is 360 * t / period
+        raise SceneError(f"{where}.orbit.period", f"expected seconds per turn of at least 1e-6 in size, got {orbit.period}")
 
 
 def _check_keyframes(keys, where: str) -> None:
