@@ -27,6 +27,7 @@ MAX_FRAMES = 100_000  # video frames of one scene (69 min at 24 fps)
 MAX_PHYSICS_HZ = 10_000  # physics steps per simulated second
 MAX_PHYSICS_STEPS = 10_000_000  # frames x physics steps per frame, one scene
 MAX_STATE_VALUES = 200_000_000  # frames x recorded numbers per frame (8 bytes each: 1.6 GB)
+MAX_FLICKER_KNOTS = 10_000_000  # flicker frequency x clip seconds: random values drawn per light
 
 # Images and video
 MAX_IMAGE_SIDE = 8192  # pixels, width or height
@@ -75,6 +76,11 @@ def check_scene_size(scene) -> None:
     check_at_most(frames * per_frame, MAX_STATE_VALUES, length,
                   "the recorded state (frames x numbers per frame for the bodies, lights and humanoids)",
                   "MAX_STATE_VALUES")
+    for i, light in enumerate(scene.lights):
+        if light.flicker is not None:
+            knots = light.flicker.frequency * frames / scene.fps
+            check_at_most(round(knots) if knots < 2**63 else knots, MAX_FLICKER_KNOTS, f"lights[{i}].flicker.frequency",
+                          "the flicker changes over the clip (frequency x seconds)", "MAX_FLICKER_KNOTS")
     for i, camera in enumerate(scene.cameras):
         check_image_size(camera.resolution, f"cameras[{i}].resolution")
 

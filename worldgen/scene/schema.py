@@ -125,7 +125,7 @@ class Orbit(Spec):
     clockwise)."""
 
     center: Vec3 = (0.0, 0.0, 0.0)
-    radius: PositiveFloat
+    radius: Annotated[float, Field(gt=0, le=MAX_MAGNITUDE)]
     period: float = Field(description="seconds per turn; the sign gives the direction")
     phase: float = 0.0  # degrees
 
