@@ -280,6 +280,12 @@ def test_non_finite_trajectory_is_never_saved(kind, array, tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+def test_camera_looking_at_itself_is_refused(tmp_path, monkeypatch, capsys):
+    """A static camera at its own look_at point validated and gave NaN extrinsics."""
+    line = _refused("cameras:\n  - {position: [1, 2, 3], look_at: [1, 2, 3]}\n", tmp_path, monkeypatch, capsys)
+    assert line == f"error: {FILE}: cameras[0].look_at: expected a point other than the camera's position [1.0, 2.0, 3.0]"
+
+
 def test_orbit_period_zero_is_refused(tmp_path, monkeypatch, capsys):
     """An orbit of period 0 validated and wrote NaN light positions."""
     text = "lights:\n  - {type: point, orbit: {radius: 1, period: 0}}\n"

@@ -281,6 +281,8 @@ def _check_camera(cam, where: str) -> None:
         raise SceneError(f"{where}.quaternion", "a full pose (quaternion) is for static cameras; use look_at to move")
     if cam.dolly is not None and cam.position is None:
         raise SceneError(f"{where}.position", "required as the start of the dolly")
+    if not motions and cam.quaternion is None and cam.position is not None and math.dist(cam.position, cam.look_at) < 1e-9:
+        raise SceneError(f"{where}.look_at", f"expected a point other than the camera's position {list(cam.position)}")
     _check_keyframes(cam.keyframes, where)
     _check_orbit(cam.orbit, where)
 
