@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from worldgen.cli import main
@@ -152,6 +152,7 @@ def _check(case: tuple[str, dict], folder: Path) -> None:
     assert seconds < CASE_SECONDS, f"{seconds:.1f} s for {scene!r}"
     assert "Traceback" not in err, err
     assert rc in (0, 2), f"exit code {rc}: {err}"
+    event(f"exit {rc}")  # the share of valid and refused mutations, with --hypothesis-show-statistics
     if rc == 2:
         lines = err.splitlines()
         assert len(lines) == 1, f"expected one line, got {lines!r}"

@@ -44,8 +44,18 @@ MAX_EPISODES = 1_000_000  # episodes one evaluation command rolls out (a dataset
 _BODY_VALUES, _LIGHT_VALUES, _HUMANOID_VALUES = 13, 10, 18 * 3 + 16 * 7
 
 
+def _shown(value: int | float) -> str:
+    """``1,000,000`` up to 10^15, ``2.4e+301`` past it (a huge integer stays one short word)."""
+    if value < 1e15:
+        return f"{value:,}"
+    try:
+        return f"{float(value):.3g}"
+    except OverflowError:  # an integer past the largest float
+        return "more than 1e308"
+
+
 def _limit_error(field: str, what: str, value, limit: int, name: str, source: str | None = None) -> SceneError:
-    return SceneError(field, f"{what} is {value:,}, over the limit of {limit:,} ({name} in worldgen/scene/limits.py); "
+    return SceneError(field, f"{what} is {_shown(value)}, over the limit of {limit:,} ({name} in worldgen/scene/limits.py); "
                       "make it smaller or raise the limit", source)
 
 
@@ -65,10 +75,11 @@ def check_scene_size(scene) -> None:
         for i, item in enumerate(getattr(scene, group)):
             check_at_most(len(item.keyframes or ()), MAX_KEYFRAMES, f"{group}[{i}].keyframes", "the number of keyframes",
                           "MAX_KEYFRAMES")
+    check_at_most(scene.fps, MAX_PHYSICS_HZ, "fps", "the frame rate (frames per second)", "MAX_PHYSICS_HZ")
+    check_at_most(scene.physics_hz, MAX_PHYSICS_HZ, "physics_hz", "the physics rate (steps per second)", "MAX_PHYSICS_HZ")
     length = "num_frames" if scene.num_frames is not None else "duration"
     frames = _frame_count(scene)
     check_at_most(frames, MAX_FRAMES, length, "the number of frames", "MAX_FRAMES")
-    check_at_most(scene.physics_hz, MAX_PHYSICS_HZ, "physics_hz", "the physics rate (steps per second)", "MAX_PHYSICS_HZ")
     check_at_most(frames * scene.substeps, MAX_PHYSICS_STEPS, length, "the number of physics steps (frames x physics_hz / fps)",
                   "MAX_PHYSICS_STEPS")
     per_frame = (len(scene.objects) * _BODY_VALUES + len(scene.lights) * _LIGHT_VALUES
