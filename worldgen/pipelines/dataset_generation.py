@@ -10,6 +10,7 @@ folder only has to exist where this command runs)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +65,108 @@ def _episodes_inline(worker: _LocalWorker, indices: list[int]) -> Iterator[Episo
         yield worker.run(index)
 
 
+_TOKEN_HELP = ("copy the head's token (`ray get-auth-token` on the head prints it) to ~/.ray/auth_token here, "
+               "or set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH")
+
+
+def _cluster_error(address: str, message: str) -> SceneError:
+    return SceneError("--ray-address", f"Ray cluster at {address!r}: {message}", "command line")
+
+
+def _gcs_address(ray, address: str) -> str:
+    """``host:port`` of the cluster's head (GCS) that ``address`` names (``auto``: the cluster
+    of this machine, as ``ray.init`` finds it)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address_or_die
+    except ImportError:  # another Ray: ray.init resolves it
+        return address
+    try:
+        return canonicalize_bootstrap_address_or_die(address)
+    except (ConnectionError, ValueError) as err:
+        raise _cluster_error(address, f"{str(err).splitlines()[0].rstrip('.')}; give the address `ray start --head` printed "
+                             "(HEAD_IP:6379 by default)") from None
+
+
+def _check_cluster(ray, address: str) -> str:
+    """Fail fast, with what to do, where ``ray.init`` would wait (an address nothing listens
+    on: forever; a cluster with token authentication this process does not use: 20 s and
+    'cannot connect'). Token authentication is used as ``ray.init()`` uses it for a cluster it
+    finds itself: when the cluster asks for it and a token is available here (RAY_AUTH_TOKEN,
+    RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token); ``ray start --head`` turns it on by default.
+    Returns the head's ``host:port``."""
+    import socket
+
+    gcs = _gcs_address(ray, address)
+    host, _, port = gcs.rpartition(":")
+    if not port.isdigit():
+        raise _cluster_error(address, f"{gcs!r} is not HOST:PORT; give the address `ray start --head` printed "
+                             "(HEAD_IP:6379 by default)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        found = " (auto: RAY_ADDRESS, else the cluster file of the last `ray start`)" if address == "auto" else ""
+        raise _cluster_error(address, f"nothing answers at {gcs} ({err.strerror or err}){found}; start the head with "
+                             "`ray start --head` and give the address it prints (HEAD_IP:6379 by default)") from None
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config, GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # a Ray without token authentication: nothing to check
+        return gcs
+
+    def probe() -> bool:
+        """Whether the head answers this process (False: it asks for a token we do not send or it rejects)."""
+        try:
+            GcsClient(address=gcs).internal_kv_get(b"worldgen", None, timeout=10)
+        except AuthenticationError:
+            return False
+        except Exception:  # anything else: ray.init will say it
+            return True
+        return True
+
+    if probe():
+        return gcs
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is not None and mode.lower() != "token":
+        raise _cluster_error(address, f"the cluster uses token authentication and RAY_AUTH_MODE is {mode!r} here: "
+                             f"unset it or set RAY_AUTH_MODE=token, and make the head's token available ({_TOKEN_HELP})")
+    if mode is None:
+        try:
+            found = AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True)
+        except AuthenticationError as err:  # RAY_AUTH_TOKEN_PATH names no readable file
+            raise _cluster_error(address, f"the cluster uses token authentication and the token here cannot be read "
+                                 f"({getattr(err, 'message', err)}): {_TOKEN_HELP}") from None
+        if not found:
+            raise _cluster_error(address, f"the cluster uses token authentication (the default of `ray start "
+                                 f"--head` since Ray 2.59) and this machine has no token: {_TOKEN_HELP}")
+        os.environ["RAY_AUTH_MODE"] = "token"  # as ray.init() does for a local cluster it finds itself
+        Config.initialize("")
+        if probe():
+            return gcs
+    raise _cluster_error(address, f"the cluster rejected this machine's authentication token: {_TOKEN_HELP}")
+
+
+def _init_ray(ray, workers: int, address: str | None) -> None:
+    """Connect to the cluster at ``address``, or (None) start a local Ray instance of
+    ``workers`` CPUs for this run alone, whatever RAY_ADDRESS or the cluster file of an earlier
+    ``ray start`` (/tmp/ray/ray_current_cluster) say: ``address="local"`` reads neither."""
+    quiet = dict(log_to_driver=False, logging_level="ERROR")
+    if address:
+        # ray://: Ray Client, which does its own connecting; else the head's host:port (not "auto", for which
+        # ray.init would turn token authentication on whenever a token is here, even for a cluster without)
+        target = address if "://" in address else _check_cluster(ray, address)
+        try:
+            ray.init(address=target, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise _cluster_error(address, f"cannot connect: {str(err).splitlines()[0]} (check the address; "
+                                 "`ray status` on the head shows the cluster)") from None
+    else:
+        try:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise SceneError("--workers", f"cannot start a local Ray instance for {workers} workers: "
+                             f"{str(err).splitlines()[0]} (--workers 1 runs without Ray)", "command line") from None
+
+
 def _episodes_ray(worker_args: tuple, indices: list[int], workers: int, address: str | None) -> Iterator[Episode]:
     """Episodes in completion order from ``workers`` Ray actors (two tasks queued per actor)."""
     try:
@@ -73,13 +176,7 @@ def _episodes_ray(worker_args: tuple, indices: list[int], workers: int, address:
                          "(scripts/install.sh does), or use --workers 1", "command line") from None
     started = not ray.is_initialized()
     if started:
-        try:
-            if address:
-                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-            else:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise SceneError("--ray-address", f"cannot connect to Ray at {address!r}: {str(err).splitlines()[0]}", "command line") from None
+        _init_ray(ray, workers, address)
     try:
         Actor = ray.remote(num_cpus=1)(_LocalWorker)
         actors = [Actor.remote(*worker_args) for _ in range(workers)]
@@ -92,7 +189,15 @@ def _episodes_ray(worker_args: tuple, indices: list[int], workers: int, address:
             actor = in_flight.pop(done)
             if queue:
                 in_flight[actor.run.remote(queue.pop(0))] = actor
-            yield ray.get(done)
+            try:
+                episode = ray.get(done)
+            except ray.exceptions.ActorDiedError as err:
+                where = f"the Ray cluster at {address!r}" if address else "the local Ray instance"
+                raise SceneError("--ray-address" if address else "--workers",
+                                 f"a worker of {where} died before finishing: {str(err).splitlines()[0]} (on a "
+                                 "cluster: is worldgen installed on every node, and RAY_AUTH_MODE the same here as "
+                                 "on the cluster?)", "command line") from None
+            yield episode
     finally:
         if started:
             ray.shutdown()
