@@ -31,8 +31,10 @@ def add_dataset_parser(subparsers) -> None:
     p.add_argument("--split", default="train", help="train (default), validation or test: which seed range")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="K",
                    help="worker processes, one core each (default: all cores); more than one runs on Ray")
-    p.add_argument("--ray-address", metavar="ADDR", help="run on this Ray cluster (e.g. ray://head:10001 or auto) "
-                   "instead of a local Ray instance")
+    p.add_argument("--ray-address", metavar="ADDR", help="run on this Ray cluster instead of a private local Ray "
+                   "instance: the address `ray start --head` prints (HEAD_IP:6379), auto, or ray://HEAD_IP:10001 (needs "
+                   "ray[client]); a cluster with token authentication needs its token here (README: Generating on a Ray "
+                   "cluster)")
     p.add_argument("--shard-size", type=int, default=16, metavar="S", help="episodes per tar shard (default 16)")
     p.add_argument("--states-only", action="store_true",
                    help="simulate without rendering: episodes hold only trajectory, events, scene and reduced "

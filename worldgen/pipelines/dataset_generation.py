@@ -156,13 +156,13 @@ def _init_ray(ray, workers: int, address: str | None) -> None:
         target = address if "://" in address else _check_cluster(ray, address)
         try:
             ray.init(address=target, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as err:
+        except Exception as err:  # Ray raises plain Exceptions too (a node that does not come up in time)
             raise _cluster_error(address, f"cannot connect: {str(err).splitlines()[0]} (check the address; "
                                  "`ray status` on the head shows the cluster)") from None
     else:
         try:
             ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as err:
+        except Exception as err:  # e.g. "The current node timed out during startup" on a machine short of CPU
             raise SceneError("--workers", f"cannot start a local Ray instance for {workers} workers: "
                              f"{str(err).splitlines()[0]} (--workers 1 runs without Ray)", "command line") from None
 
