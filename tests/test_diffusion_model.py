@@ -43,10 +43,12 @@ def tiny_model(seed: int = 0, **overrides) -> VideoDenoiser:
 
 
 def train_branch_projections(model: VideoDenoiser, seed: int = 1) -> None:
-    """Give the branch's projections (the zero-initialised outputs among them) random values, as after training."""
+    """Give the branch's projections (the zero-initialised outputs among them, the pixel
+    head's last convolution too) random values, as after training."""
     g = torch.Generator().manual_seed(seed)
+    head = [model.control.pixel.net[-1]] if model.control.pixel is not None else []
     with torch.no_grad():
-        for layer in [*model.control.project.values(), *model.control.zero_out]:
+        for layer in [*model.control.project.values(), *model.control.zero_out, *head]:
             layer.weight.copy_(torch.randn(layer.weight.shape, generator=g) * 0.3)
             layer.bias.copy_(torch.randn(layer.bias.shape, generator=g) * 0.1)
 
@@ -63,8 +65,9 @@ def inputs(seed: int = 0, frames: int = T):
     return sample, timestep, tokens, mask, controls
 
 
-def test_untrained_branch_adds_exact_zeros():
-    model = tiny_model()
+@pytest.mark.parametrize("pixel_head", [0, 4])
+def test_untrained_branch_adds_exact_zeros(pixel_head):
+    model = tiny_model(pixel_head=pixel_head)
     sample, t, tokens, mask, controls = inputs()
     with torch.no_grad():
         base = model(sample, t, tokens, mask)
@@ -76,8 +79,9 @@ def test_untrained_branch_adds_exact_zeros():
     assert torch.equal(named, base)
 
 
-def test_trained_branch_steers_and_weights_gate_it():
-    model = tiny_model()
+@pytest.mark.parametrize("pixel_head", [0, 4])
+def test_trained_branch_steers_and_weights_gate_it(pixel_head):
+    model = tiny_model(pixel_head=pixel_head)
     train_branch_projections(model)
     sample, t, tokens, mask, controls = inputs()
     zero_left = torch.ones(T, H, W)
@@ -100,8 +104,25 @@ def test_trained_branch_steers_and_weights_gate_it():
     assert inside < 0.3 * full, (inside, full)  # the map removed most of the effect there
 
 
+def test_pixel_head_acts_per_pixel_where_the_weights_allow():
+    """The head's residual follows a weight map pixel by pixel: with the transformer branch
+    off (no copied blocks), a map that is 0 on a region not aligned with the patches leaves
+    the base's output there exactly, and the head changes it elsewhere."""
+    model = tiny_model(pixel_head=4, control_blocks=0)
+    train_branch_projections(model)
+    sample, t, tokens, mask, controls = inputs()
+    weights = torch.ones(T, H, W)
+    weights[:, 3:10, 5:11] = 0  # crosses patch borders
+    with torch.no_grad():
+        base = model(sample, t, tokens, mask)
+        half = model(sample, t, tokens, mask, controls, weights)
+    zero = (weights == 0)[None, :, None].expand_as(base)
+    assert torch.equal(half[zero], base[zero])
+    assert (half - base)[~zero].abs().mean() > 0.05
+
+
 def test_save_and_load_round_trip(tmp_path):
-    model = tiny_model(temporal=True)
+    model = tiny_model(temporal=True, pixel_head=4)
     train_branch_projections(model)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "config.json").is_file()

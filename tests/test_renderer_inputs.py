@@ -1,6 +1,6 @@
 """What the diffusion renderer reads per pixel: the control stack plus material maps looked
 up from the instance ids; a renderer trained before the material maps still paints, and
-training one on from it starts exactly where it was."""
+training on from it (with material maps and a pixel head added) starts exactly where it was."""
 
 from __future__ import annotations
 
@@ -93,19 +93,21 @@ def test_a_renderer_of_the_control_channels_alone_paints_from_the_full_stack(tmp
 
 def test_training_on_from_an_older_renderer_starts_where_it_was(tmp_path):
     old = _old_renderer(tmp_path)
-    model = initial_model(tmp_path)
+    model = initial_model(tmp_path, pixel_head=4)
+    assert model.config.pixel_head == 4
     assert list(model.config.control_channels) == list(RENDERER_CHANNELS)
     assert list(model.config.control_groups["material"]) == list(MATERIAL_CHANNELS)
     stack, tokens = _random_inputs()
     before = paint_windows(old, stack, tokens, GenerateOptions())
     old.model = model.eval()
     np.testing.assert_array_equal(paint_windows(old, stack, tokens, GenerateOptions()), before)
-    # ... and the new group learns: its projection gets a gradient.
+    # ... and the new parts learn: the group's projection and the head's last layer get gradients.
     x = torch.randn(1, 4, 3, 16, 16)
     out = model.train()(x, torch.tensor([500]), torch.from_numpy(tokens[None, :4]), torch.ones(1, 4, 3, dtype=torch.bool),
                         torch.from_numpy(stack[None, :4]))
     out.square().mean().backward()
     assert model.control.project["material"].weight.grad.abs().sum() > 0
+    assert model.control.pixel.net[-1].weight.grad.abs().sum() > 0
 
 
 def test_end_window_marks_the_last_frames_flow_as_leaving():

@@ -29,7 +29,13 @@ The control branch (:class:`ControlBranch`) is ControlNet's recipe on this trans
 trainable copy of the first ``control_blocks`` blocks, fed with the base's patch embedding
 of the noisy frames plus, per control group, a projection of that group's patch embedding;
 after each copied block a zero-initialised linear gives a residual added to the base's
-hidden states after the same block. Untrained, it adds exact zeros.
+hidden states after the same block. A transformer of p x p patches has no layer at full
+resolution, where a U-Net's ControlNet adds its last residuals, so the branch can also end
+in a **pixel head** (``pixel_head`` > 0 hidden channels): a small convolutional net at full
+resolution that reads the weighted control channels, the base's prediction and the noisy
+frames and adds a residual to the predicted frames through a zero-initialised last
+convolution (per-pixel shading from G-buffers, as in Deep Shading). Untrained, the branch
+adds exact zeros.
 
 Checkpoints: ``save_pretrained`` / ``from_pretrained`` (diffusers' ``ModelMixin``): a folder
 with ``config.json`` and ``diffusion_pytorch_model.safetensors``."""
@@ -149,6 +155,26 @@ class SpaceTimeBlock(nn.Module):
         return h.reshape(BT // T, N, T, D).transpose(1, 2).reshape(BT, N, D)
 
 
+class PixelHead(nn.Module):
+    """The branch's full-resolution end: three 3 x 3 convolutions (SiLU between) from the
+    weighted control channels (C), the base's predicted frames (3) and the noisy frames (3)
+    to a residual on the predicted frames (3); the last convolution starts at exactly zero."""
+
+    def __init__(self, control_channels: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(control_channels + 6, hidden, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(hidden, 3, 3, padding=1),
+        )
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, controls: torch.Tensor, predicted: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """controls (M, C, H, W) weighted; predicted, sample (M, 3, H, W) -> residual (M, 3, H, W)."""
+        return self.net(torch.cat([controls, predicted, sample], dim=1))
+
+
 class ControlBranch(nn.Module):
     """ControlNet on the transformer: ``blocks`` (a trainable copy of the base's first blocks),
     per group an input embedding (c_g * p * p -> width) and a projection (``project``), and
@@ -158,7 +184,8 @@ class ControlBranch(nn.Module):
     gradient until its outputs have moved, which cost the first thousand CPU steps nothing
     but background."""
 
-    def __init__(self, blocks: Sequence[SpaceTimeBlock], width: int, patch_size: int, groups: Mapping[str, Sequence[int]]):
+    def __init__(self, blocks: Sequence[SpaceTimeBlock], width: int, patch_size: int, groups: Mapping[str, Sequence[int]],
+                 pixel_head: int = 0):
         super().__init__()
         self.patch_size = patch_size
         self.group_channels = {g: list(channels) for g, channels in groups.items()}
@@ -166,13 +193,14 @@ class ControlBranch(nn.Module):
         self.embed = nn.ModuleDict({g: nn.Linear(len(c) * patch_size ** 2, width) for g, c in self.group_channels.items()})
         self.project = nn.ModuleDict({g: nn.Linear(width, width) for g in self.group_channels})
         self.zero_out = nn.ModuleList(zero_linear(width, width) for _ in self.blocks)
+        channels = sum(len(c) for c in self.group_channels.values())
+        self.pixel = PixelHead(channels, pixel_head) if pixel_head > 0 else None
 
     def grid_weights(self, control_weights, batch: int, frames: int, height: int, width: int,
                      like: torch.Tensor) -> dict[str, "float | torch.Tensor"]:
-        """Each group's weight on the patch grid: a float, or (B*T, N, 1) for a map (average
-        over each p x p patch). ``control_weights``: None (1 for every group), a mapping group
-        -> number or map (groups not named keep 1), or a map for all groups; a map is (T, H, W)
-        or (B, T, H, W)."""
+        """Each group's weight per pixel: a float, or (B*T, 1, H, W) for a map.
+        ``control_weights``: None (1 for every group), a mapping group -> number or map
+        (groups not named keep 1), or a map for all groups; a map is (T, H, W) or (B, T, H, W)."""
         names = list(self.group_channels)
         if control_weights is None:
             return dict.fromkeys(names, 1.0)
@@ -199,15 +227,19 @@ class ControlBranch(nn.Module):
 
     def _weight_map(self, value: torch.Tensor, what: str, batch: int, frames: int, height: int, width: int,
                     like: torch.Tensor) -> torch.Tensor:
-        """A (T, H, W) or (B, T, H, W) map -> (B*T, N, 1), averaged over each patch."""
+        """A (T, H, W) or (B, T, H, W) map -> (B*T, 1, H, W)."""
         if value.shape == (frames, height, width):
             value = value.expand(batch, frames, height, width)
         elif value.shape != (batch, frames, height, width):
             raise ValueError(f"{what}: expected a weight map of shape ({frames}, {height}, {width}) or "
                              f"({batch}, {frames}, {height}, {width}), got {tuple(value.shape)}")
-        value = value.to(device=like.device, dtype=like.dtype).reshape(batch * frames, 1, height, width)
-        p = self.patch_size
-        return F.avg_pool2d(value, p).reshape(batch * frames, -1, 1)
+        return value.to(device=like.device, dtype=like.dtype).reshape(batch * frames, 1, height, width)
+
+    def on_patches(self, weight: "float | torch.Tensor") -> "float | torch.Tensor":
+        """A weight per pixel (float or (M, 1, H, W)) on the patch grid: (M, N, 1), the mean over each patch."""
+        if isinstance(weight, float):
+            return weight
+        return F.avg_pool2d(weight, self.patch_size).reshape(weight.shape[0], -1, 1)
 
     @staticmethod
     def gate(weights: Mapping[str, "float | torch.Tensor"]) -> "float | torch.Tensor":
@@ -232,12 +264,23 @@ class ControlBranch(nn.Module):
             w = weights[name]
             if isinstance(w, float) and w == 0.0:
                 continue
-            h = h + w * self.project[name](self.embed[name](patchify(controls[:, channels], self.patch_size)))
+            h = h + self.on_patches(w) * self.project[name](self.embed[name](patchify(controls[:, channels],
+                                                                                       self.patch_size)))
         residuals = []
+        gate = self.on_patches(gate)
         for i, (block, zero) in enumerate(zip(self.blocks, self.zero_out)):
             h = block(h, cond, first=i == 0)
             residuals.append(zero(h) * gate)
         return residuals
+
+    def pixel_residual(self, controls: torch.Tensor, weights: Mapping[str, "float | torch.Tensor"],
+                       gate: "float | torch.Tensor", predicted: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        """The pixel head's residual (M, 3, H, W) on ``predicted`` (M, 3, H, W), from the
+        controls (M, C, H, W) each group scaled by its weight, and ``sample`` (M, 3, H, W);
+        times the gate, so it is 0 where every weight is."""
+        weighted = torch.cat([controls[:, channels] * weights[name] for name, channels in self.group_channels.items()],
+                             dim=1)
+        return self.pixel(weighted, predicted, sample) * gate
 
 
 class VideoDenoiser(ModelMixin, ConfigMixin):
@@ -249,7 +292,8 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
     control branch, at most depth), ``token_features`` F (features per state token),
     ``control_channels`` (names of the control stack's channels, in order),
     ``control_groups`` ({group: [channel names]}), ``temporal`` (False: no temporal blocks, a
-    per-frame model)."""
+    per-frame model), ``pixel_head`` (hidden channels of the branch's full-resolution head;
+    0: none)."""
 
     @register_to_config
     def __init__(
@@ -263,10 +307,12 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         control_channels: Sequence[str] = CONTROL_CHANNEL_NAMES,
         control_groups: Mapping[str, Sequence[str]] = CONTROL_GROUPS,
         temporal: bool = True,
+        pixel_head: int = 0,
     ):
         super().__init__()
-        if patch_size < 1 or depth < 1 or heads < 1 or token_features < 1:
-            raise ValueError("VideoDenoiser: expected patch_size, depth, heads and token_features of at least 1")
+        if patch_size < 1 or depth < 1 or heads < 1 or token_features < 1 or pixel_head < 0:
+            raise ValueError("VideoDenoiser: expected patch_size, depth, heads and token_features of at least 1 "
+                             "and pixel_head of at least 0")
         if width % heads or width % 4:
             raise ValueError(f"VideoDenoiser: expected width ({width}) divisible by heads ({heads}) and by 4")
         if not 0 <= control_blocks <= depth:
@@ -296,7 +342,8 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         self.scale_shift_table = nn.Parameter(torch.randn(2, width) / width ** 0.5)
         self.proj_out = zero_linear(width, 3 * p * p)  # DiT: the model starts by predicting 0
         self.control = ControlBranch(self.blocks[:control_blocks], width, p,
-                                     {g: [channels.index(c) for c in members] for g, members in groups.items()})
+                                     {g: [channels.index(c) for c in members] for g, members in groups.items()},
+                                     pixel_head)
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
                 controls: torch.Tensor | None = None, control_weights=None) -> torch.Tensor:
@@ -319,11 +366,15 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         cond = self._conditioning(timestep, tokens, token_mask, B, T, h * w, dtype)
 
         residuals: list[torch.Tensor] = []
+        steered = False
         if controls is not None or control_weights is not None:
             weights = self.control.grid_weights(control_weights, B, T, H, W, like=sample)  # checked even if unused
             gate = self.control.gate(weights)
-            if controls is not None and len(self.control.blocks) > 0 and bool(torch.as_tensor(gate).ne(0).any()):
-                residuals = self.control(h0, controls.reshape(B * T, -1, H, W).to(dtype), weights, gate, cond)
+            steered = controls is not None and bool(torch.as_tensor(gate).ne(0).any())
+            if steered:
+                controls = controls.reshape(B * T, -1, H, W).to(dtype)
+            if steered and len(self.control.blocks) > 0:
+                residuals = self.control(h0, controls, weights, gate, cond)
 
         hidden = h0
         for i, block in enumerate(self.blocks):
@@ -334,7 +385,11 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         embedded = cond.embedded_timestep.repeat_interleave(T, dim=0)[:, None]  # (B*T, 1, width)
         shift, scale = (self.scale_shift_table[None] + embedded).chunk(2, dim=1)
         out = self.proj_out(self.norm_out(hidden) * (1 + scale) + shift)  # (B*T, N, 3*p*p)
-        return unpatchify(out, 3, h, w, p).reshape(B, T, 3, H, W)
+        predicted = unpatchify(out, 3, h, w, p)  # (B*T, 3, H, W)
+        if steered and self.control.pixel is not None:
+            predicted = predicted + self.control.pixel_residual(controls, weights, gate, predicted,
+                                                                sample.reshape(B * T, 3, H, W))
+        return predicted.reshape(B, T, 3, H, W)
 
     def _check_inputs(self, sample, tokens, token_mask, controls) -> tuple[int, int, int, int]:
         """Shapes of the inputs (ValueError with what was expected). Returns B, T, H, W."""

@@ -45,6 +45,7 @@ class ModelSettings:
     heads: int = 4
     control_blocks: int = 2
     temporal: bool = True
+    pixel_head: int = 0  # hidden channels of the control branch's full-resolution head; 0 = none
 
 
 @dataclass
@@ -118,14 +119,16 @@ def build_model(model: dict, token_features: int):
     return VideoDenoiser(patch_size=model["patch_size"], width=model["width"], depth=model["depth"],
                          heads=model["heads"], control_blocks=model["control_blocks"], token_features=token_features,
                          control_channels=list(RENDERER_CHANNELS),
-                         control_groups={g: list(c) for g, c in RENDERER_GROUPS.items()}, temporal=model["temporal"])
+                         control_groups={g: list(c) for g, c in RENDERER_GROUPS.items()}, temporal=model["temporal"],
+                         pixel_head=model["pixel_head"])
 
 
-def initial_model(init: str | Path):
-    """The denoiser of the renderer folder ``init`` to train on. Control groups of the
-    renderer stack that it lacks (a renderer trained before the material maps) are added
-    with a zero input projection, so it paints exactly as ``init`` did until trained; the
-    rest of its weights and architecture are kept."""
+def initial_model(init: str | Path, pixel_head: int = 0):
+    """The denoiser of the renderer folder ``init`` to train on, with its weights and
+    architecture, and what it lacks added so that it paints exactly as ``init`` did until
+    trained: control groups of the renderer stack (a renderer trained before the material
+    maps) with a zero input projection, and a pixel head of ``pixel_head`` hidden channels
+    (its last convolution zero) when it has none."""
     from renderer.diffusion.model import VideoDenoiser
     from renderer.diffusion.pipeline import VideoRenderer
     from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, RENDERER_GROUPS
@@ -140,12 +143,15 @@ def initial_model(init: str | Path):
     if unknown:
         raise SceneError("init", f"{init}: the renderer reads control channels {', '.join(unknown)}, which worldgen "
                          "does not make", "command line")
-    if not added:
+    head = trained.config.pixel_head or pixel_head
+    if not added and head == trained.config.pixel_head:
         return trained
     groups.update({g: list(RENDERER_GROUPS[g]) for g in added})
-    model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups)
+    model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups,
+                                      pixel_head=head)
     missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
-    assert not unexpected and all(k.split(".")[2] in added for k in missing), (missing, unexpected)
+    new = [k for k in missing if not k.startswith("control.pixel.") and k.split(".")[2] not in added]
+    assert not unexpected and not new, (new, unexpected)
     for group in added:
         torch.nn.init.zeros_(model.control.project[group].weight)
         torch.nn.init.zeros_(model.control.project[group].bias)
@@ -198,7 +204,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         step, history = doc["step"], doc["history"]
         generator.set_state(torch.tensor(doc["generator"], dtype=torch.uint8))
     elif config.get("init"):
-        model = initial_model(config["init"])
+        model = initial_model(config["init"], settings["pixel_head"])
     else:
         torch.manual_seed(train.seed)
         model = build_model(settings, len(TOKEN_FEATURES))
