@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from worldgen.scene.errors import SceneError
-from worldgen.scene.limits import MAX_ENTITIES, MAX_YAML_NODES, check_at_most
+from worldgen.scene.limits import MAX_COPIED_VALUES, MAX_ENTITIES, check_at_most
 
 DISTRIBUTIONS = ("uniform", "uniform_int", "normal", "choice", "hemisphere")
 INT_BOUND = 2**53  # uniform_int bounds: whole numbers a float holds exactly
@@ -164,7 +164,7 @@ def expand_counts(objects: list, seed: int) -> tuple[list, list[str]]:
 
     Returns the concrete objects and, for each, the field path of the YAML entry it came
     from (``objects[2]``), used in error messages. A count that would make more objects
-    than ``MAX_ENTITIES['objects']``, or copies holding more than ``MAX_YAML_NODES``
+    than ``MAX_ENTITIES['objects']``, or copies holding more than ``MAX_COPIED_VALUES``
     values, is refused before any copy is made."""
     limit = MAX_ENTITIES["objects"]
     out, origins = [], []
@@ -181,7 +181,8 @@ def expand_counts(objects: list, seed: int) -> tuple[list, list[str]]:
             raise SceneError(f"{path}.count", f"expected a whole number >= 0, got {_show(count)}")
         check_at_most(len(out) + count, limit, f"{path}.count", "the number of objects with these copies",
                       "MAX_ENTITIES['objects']")
-        check_at_most(count * _size(entry), MAX_YAML_NODES, f"{path}.count", "the number of values in the copies", "MAX_YAML_NODES")
+        check_at_most(count * _size(entry), MAX_COPIED_VALUES, f"{path}.count", "the number of values in the copies",
+                      "MAX_COPIED_VALUES")
         base = entry.get("name")
         for k in range(count):
             copy = resolve(entry, seed, f"{path}#{k}")

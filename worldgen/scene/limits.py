@@ -15,7 +15,7 @@ from worldgen.scene.errors import SceneError
 # Files
 MAX_SCENE_FILE_BYTES = 1 << 20  # a scene or family YAML: 1 MiB
 MAX_YAML_DEPTH = 64  # nesting of lists and mappings in one YAML document
-MAX_YAML_NODES = 200_000  # values in a YAML document, counted with its aliases expanded
+MAX_YAML_NODES = 10_000  # values in a YAML document, aliases expanded (Hydra composes ~1-2k per second)
 MAX_ASSET_FILE_BYTES = 256 << 20  # one mesh or texture file: 256 MiB
 MAX_TEXTURE_PIXELS = 8192 * 8192  # width x height of one texture image
 
@@ -23,6 +23,7 @@ MAX_TEXTURE_PIXELS = 8192 * 8192  # width x height of one texture image
 MAX_MAGNITUDE = 1e9  # any component of a position, velocity or direction vector (m, m/s)
 MAX_ENTITIES = {"objects": 1_000, "lights": 64, "cameras": 64, "humanoids": 16, "constraints": 1_000}
 MAX_KEYFRAMES = 10_000  # per light or camera
+MAX_COPIED_VALUES = 1_000_000  # values in the copies that object counts make
 MAX_FRAMES = 100_000  # video frames of one scene (69 min at 24 fps)
 MAX_PHYSICS_HZ = 10_000  # physics steps per simulated second
 MAX_PHYSICS_STEPS = 10_000_000  # frames x physics steps per frame, one scene
