@@ -84,6 +84,14 @@ def test_generate_mistakes_are_one_line_errors(tiny_renderer, tmp_path, capsys, 
     assert code == 2 and len(err) == 1 and message in err[0], err
 
 
+def test_the_shipped_renderer_paints_the_quick_start_scene(tmp_path):
+    """The README's main job: the default scene with the renderer in checkpoints/ (4 frames)."""
+    out = tmp_path / "dominoes"
+    assert main(["generate", "dominoes", "--frames", "0:4", "-q", "-o", str(out)]) == 0
+    frames = read_video(out / "video.mp4")[0]
+    assert frames.shape == (4, 64, 64, 3) and frames.std() > 1  # painted, not blank
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="the shipped renderer does not read a light's colour yet: red and blue lights "
                    "give the same frames (docs/renderer.md, 'Measured'); strict, so it goes red once it does")
