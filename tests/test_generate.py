@@ -6,6 +6,7 @@ trained on a tiny dataset (conftest.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -82,6 +83,41 @@ def test_generate_mistakes_are_one_line_errors(tiny_renderer, tmp_path, capsys, 
                  "--checkpoint", str(tiny_renderer), *flags])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+def _spoil(folder, how: str) -> None:
+    """Damage a copy of a renderer folder the way a user's might be damaged."""
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    if how == "wrong shapes":
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "width": config["width"] * 2}))
+    elif how == "pickle":
+        torch.save({"w": torch.zeros(1)}, folder / "diffusion_pytorch_model.bin")
+        weights.unlink()
+    elif how == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif how == "config not JSON":
+        (folder / "config.json").write_text("{not json")
+    elif how == "renderer.json field":
+        facts = json.loads((folder / "renderer.json").read_text())
+        (folder / "renderer.json").write_text(json.dumps({**facts, "colour": 1}))
+
+
+@pytest.mark.parametrize("how, message", [
+    ("wrong shapes", "cannot load the denoiser: "),
+    ("pickle", "missing diffusion_pytorch_model.safetensors (weights are read from safetensors only"),
+    ("truncated weights", "cannot load the denoiser: Unable to load weights"),
+    ("config not JSON", "is not a valid JSON file"),
+    ("renderer.json field", "renderer.json: unknown field colour"),
+])
+def test_a_damaged_renderer_folder_is_a_one_line_error(tiny_renderer, tmp_path, capsys, how, message):
+    folder = tmp_path / "renderer"
+    shutil.copytree(tiny_renderer, folder)
+    _spoil(folder, how)
+    code = main(["generate", *SCENE, "-o", str(tmp_path / "out"), "--checkpoint", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--checkpoint" in err[0] and message in err[0], err
+    assert not (tmp_path / "out").exists()  # refused before any work
 
 
 def test_the_shipped_renderer_paints_the_quick_start_scene(tmp_path):

@@ -10,7 +10,8 @@ features, in order) and ``objective`` (``diffusion`` or ``regression``)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ from renderer.diffusion.model import VideoDenoiser
 from renderer.diffusion.sampling import make_scheduler, paint
 
 FORMAT = "worldgen.renderer/1"
+WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
 @dataclass
@@ -45,18 +47,21 @@ class VideoRenderer:
         from diffusers import DDIMScheduler
 
         folder = Path(folder)
-        missing = [name for name in ("config.json", "renderer.json", "scheduler_config.json") if not (folder / name).is_file()]
+        missing = [name for name in ("config.json", WEIGHTS, "renderer.json", "scheduler_config.json")
+                   if not (folder / name).is_file()]
         if not folder.is_dir() or missing:
-            raise ValueError(f"{folder}: expected a renderer folder (config.json, *.safetensors, scheduler_config.json, "
-                             f"renderer.json); missing {', '.join(missing) if folder.is_dir() else 'the folder'}")
-        facts = json.loads((folder / "renderer.json").read_text())
-        if facts.pop("format", None) != FORMAT:
-            raise ValueError(f"{folder}/renderer.json: expected format {FORMAT}")
+            pickled = " (weights are read from safetensors only, never from a pickle)" if WEIGHTS in missing else ""
+            raise ValueError(f"{folder}: expected a renderer folder (config.json, {WEIGHTS}, scheduler_config.json, "
+                             f"renderer.json); missing {', '.join(missing) if folder.is_dir() else 'the folder'}{pickled}")
+        facts = _read_facts(folder / "renderer.json")
         try:
             model = VideoDenoiser.from_pretrained(folder, use_safetensors=True).eval()
-        except (OSError, EnvironmentError, RuntimeError) as err:
-            raise ValueError(f"{folder}: cannot load the denoiser: {str(err).strip().splitlines()[0]}") from None
-        return cls(model, DDIMScheduler.from_pretrained(folder), **facts)
+            scheduler = DDIMScheduler.from_pretrained(folder)
+        except (OSError, RuntimeError, ValueError, TypeError) as err:
+            reason = str(err).strip().splitlines()[0].split(" If you want")[0]  # not diffusers' hint to load anyway
+            reason = re.sub(r"^Cannot load \S* ?because ", "", reason)
+            raise ValueError(f"{folder}: cannot load the denoiser: {reason}") from None
+        return cls(model, scheduler, **facts)
 
     def paint(self, tokens: torch.Tensor, token_mask: torch.Tensor, controls: torch.Tensor | None,
               control_weights: dict | None = None, steps: int = 4, generator: torch.Generator | None = None,
@@ -68,3 +73,19 @@ class VideoRenderer:
             steps, noise = 1, torch.zeros(tokens.shape[:2] + (3, height, width))
         return paint(self.model, self.scheduler, tokens, token_mask, controls, control_weights, steps, generator, noise,
                      size)
+
+
+def _read_facts(path: Path) -> dict:
+    """renderer.json's fields (without ``format``); a one-line ValueError when it is not
+    the JSON object of this format with the fields :class:`VideoRenderer` knows."""
+    try:
+        facts = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: expected JSON ({err})") from None
+    if not isinstance(facts, dict) or facts.pop("format", None) != FORMAT:
+        raise ValueError(f"{path}: expected a JSON object with format {FORMAT}")
+    known = {f.name for f in fields(VideoRenderer)} - {"model", "scheduler"}
+    unknown = sorted(set(facts) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown field {', '.join(unknown)}; expected some of {', '.join(sorted(known))}")
+    return facts
