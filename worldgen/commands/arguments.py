@@ -107,14 +107,18 @@ def load_engine(name: str, checkpoint: str | None, sleep: bool = True, floor: bo
             raise SceneError("--checkpoint", f"no such folder; expected {CHECKPOINT_HELP}", checkpoint)
         if not (path / "config.json").is_file():
             raise SceneError("--checkpoint", f"the folder has no config.json; expected {CHECKPOINT_HELP}", checkpoint)
+    from safetensors import SafetensorError
+
     try:
         engine = make_engine(name, checkpoint, contacts=contacts, sleep=sleep, floor=floor)
     except ImportError as err:
         raise SceneError("--engine", f"the {name} engine is not available here ({_first_line(err)}); "
                          "try --engine pybullet", "command line") from None
-    except (OSError, ValueError, RuntimeError) as err:  # missing or unreadable files, wrong shapes
-        raise SceneError("--checkpoint", f"cannot load {checkpoint or 'the shipped checkpoint'}: "
-                         f"{_first_line(err)}; expected {CHECKPOINT_HELP}", "command line") from None
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:  # missing, unreadable or truncated files, shapes
+        reason = _first_line(err)
+        expected = "" if "expected a checkpoint folder" in reason else f"; expected {CHECKPOINT_HELP}"
+        raise SceneError("--checkpoint", f"cannot load {checkpoint or 'the shipped checkpoint'}: {reason}{expected}",
+                         "command line") from None
     if name == "pybullet":
         return engine, None
     from simulation.dynamics import DEFAULT_CHECKPOINT
@@ -123,5 +127,10 @@ def load_engine(name: str, checkpoint: str | None, sleep: bool = True, floor: bo
 
 
 def _first_line(err: BaseException) -> str:
+    """The error's first line; with the next one when it only announces them (torch's
+    "Error(s) in loading state_dict for X:" before the mismatch)."""
     text = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
