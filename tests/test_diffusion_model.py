@@ -121,8 +121,25 @@ def test_pixel_head_acts_per_pixel_where_the_weights_allow():
     assert (half - base)[~zero].abs().mean() > 0.05
 
 
+def test_pixel_head_reads_the_state_only_through_its_film():
+    """With the base's output layer at zero (its prediction 0 whatever the tokens), the pixel
+    head's residual depends on the state tokens only through its FiLM: not at all while
+    the FiLM is zero, and once trained it does."""
+    model = tiny_model(pixel_head=4, pixel_head_state=True, control_blocks=0)
+    train_branch_projections(model)
+    with torch.no_grad():
+        model.proj_out.weight.zero_()
+        model.proj_out.bias.zero_()
+    sample, t, tokens, mask, controls = inputs()
+    other = tokens + 1.0
+    with torch.no_grad():
+        assert torch.equal(model(sample, t, tokens, mask, controls), model(sample, t, other, mask, controls))
+        model.control.pixel.film.weight.normal_(std=0.3)
+        assert (model(sample, t, tokens, mask, controls) - model(sample, t, other, mask, controls)).abs().mean() > 1e-3
+
+
 def test_save_and_load_round_trip(tmp_path):
-    model = tiny_model(temporal=True, pixel_head=4)
+    model = tiny_model(temporal=True, pixel_head=4, pixel_head_state=True)
     train_branch_projections(model)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "config.json").is_file()

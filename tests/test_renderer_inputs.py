@@ -93,8 +93,8 @@ def test_a_renderer_of_the_control_channels_alone_paints_from_the_full_stack(tmp
 
 def test_training_on_from_an_older_renderer_starts_where_it_was(tmp_path):
     old = _old_renderer(tmp_path)
-    model = initial_model(tmp_path, pixel_head=4)
-    assert model.config.pixel_head == 4
+    model = initial_model(tmp_path, pixel_head=4, pixel_head_state=True)
+    assert model.config.pixel_head == 4 and model.config.pixel_head_state
     assert list(model.config.control_channels) == list(RENDERER_CHANNELS)
     assert list(model.config.control_groups["material"]) == list(MATERIAL_CHANNELS)
     stack, tokens = _random_inputs()

@@ -120,7 +120,8 @@ class Conditioning:
     where padding); ``context_bias`` (B*T, 1, S): 0 for real tokens, -10000 for padding
     (the bias format of diffusers' attention); ``frame_position`` (1, T, width): the frame
     index embedding added before the first temporal block; ``embedded_timestep`` (B, width):
-    the timestep embedding, for the output layer."""
+    the timestep embedding, for the output layer; ``state`` (B*T, width): the mean of each
+    frame's embedded real tokens (the pixel head's view of the state)."""
 
     frames: int
     spatial: torch.Tensor
@@ -129,6 +130,7 @@ class Conditioning:
     context_bias: torch.Tensor
     frame_position: torch.Tensor
     embedded_timestep: torch.Tensor
+    state: torch.Tensor
 
 
 class SpaceTimeBlock(nn.Module):
@@ -158,9 +160,12 @@ class SpaceTimeBlock(nn.Module):
 class PixelHead(nn.Module):
     """The branch's full-resolution end: three 3 x 3 convolutions (SiLU between) from the
     weighted control channels (C), the base's predicted frames (3) and the noisy frames (3)
-    to a residual on the predicted frames (3); the last convolution starts at exactly zero."""
+    to a residual on the predicted frames (3); the last convolution starts at exactly zero.
+    With ``state_width``, the first convolution's output is modulated (FiLM: scale and
+    shift per channel) by the mean of the frame's embedded state tokens, through a
+    zero-initialised linear, so the per-pixel shading can read the lights."""
 
-    def __init__(self, control_channels: int, hidden: int):
+    def __init__(self, control_channels: int, hidden: int, state_width: int | None = None):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(control_channels + 6, hidden, 3, padding=1), nn.SiLU(),
@@ -169,10 +174,17 @@ class PixelHead(nn.Module):
         )
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
+        self.film = zero_linear(state_width, 2 * hidden) if state_width else None
 
-    def forward(self, controls: torch.Tensor, predicted: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
-        """controls (M, C, H, W) weighted; predicted, sample (M, 3, H, W) -> residual (M, 3, H, W)."""
-        return self.net(torch.cat([controls, predicted, sample], dim=1))
+    def forward(self, controls: torch.Tensor, predicted: torch.Tensor, sample: torch.Tensor,
+                state: torch.Tensor | None = None) -> torch.Tensor:
+        """controls (M, C, H, W) weighted; predicted, sample (M, 3, H, W); state (M, width):
+        the mean embedded state token of each frame -> residual (M, 3, H, W)."""
+        h = self.net[0](torch.cat([controls, predicted, sample], dim=1))
+        if self.film is not None:
+            scale, shift = self.film(state)[..., None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        return self.net[2:](self.net[1](h))
 
 
 class ControlBranch(nn.Module):
@@ -185,7 +197,7 @@ class ControlBranch(nn.Module):
     but background."""
 
     def __init__(self, blocks: Sequence[SpaceTimeBlock], width: int, patch_size: int, groups: Mapping[str, Sequence[int]],
-                 pixel_head: int = 0):
+                 pixel_head: int = 0, pixel_head_state: bool = False):
         super().__init__()
         self.patch_size = patch_size
         self.group_channels = {g: list(channels) for g, channels in groups.items()}
@@ -194,7 +206,7 @@ class ControlBranch(nn.Module):
         self.project = nn.ModuleDict({g: nn.Linear(width, width) for g in self.group_channels})
         self.zero_out = nn.ModuleList(zero_linear(width, width) for _ in self.blocks)
         channels = sum(len(c) for c in self.group_channels.values())
-        self.pixel = PixelHead(channels, pixel_head) if pixel_head > 0 else None
+        self.pixel = PixelHead(channels, pixel_head, width if pixel_head_state else None) if pixel_head > 0 else None
 
     def grid_weights(self, control_weights, batch: int, frames: int, height: int, width: int,
                      like: torch.Tensor) -> dict[str, "float | torch.Tensor"]:
@@ -274,13 +286,14 @@ class ControlBranch(nn.Module):
         return residuals
 
     def pixel_residual(self, controls: torch.Tensor, weights: Mapping[str, "float | torch.Tensor"],
-                       gate: "float | torch.Tensor", predicted: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+                       gate: "float | torch.Tensor", predicted: torch.Tensor, sample: torch.Tensor,
+                       state: torch.Tensor) -> torch.Tensor:
         """The pixel head's residual (M, 3, H, W) on ``predicted`` (M, 3, H, W), from the
-        controls (M, C, H, W) each group scaled by its weight, and ``sample`` (M, 3, H, W);
-        times the gate, so it is 0 where every weight is."""
+        controls (M, C, H, W) each group scaled by its weight, ``sample`` (M, 3, H, W) and
+        ``state`` (M, width); times the gate, so it is 0 where every weight is."""
         weighted = torch.cat([controls[:, channels] * weights[name] for name, channels in self.group_channels.items()],
                              dim=1)
-        return self.pixel(weighted, predicted, sample) * gate
+        return self.pixel(weighted, predicted, sample, state) * gate
 
 
 class VideoDenoiser(ModelMixin, ConfigMixin):
@@ -293,7 +306,7 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
     ``control_channels`` (names of the control stack's channels, in order),
     ``control_groups`` ({group: [channel names]}), ``temporal`` (False: no temporal blocks, a
     per-frame model), ``pixel_head`` (hidden channels of the branch's full-resolution head;
-    0: none)."""
+    0: none), ``pixel_head_state`` (the head reads the frame's mean state token)."""
 
     @register_to_config
     def __init__(
@@ -308,6 +321,7 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         control_groups: Mapping[str, Sequence[str]] = CONTROL_GROUPS,
         temporal: bool = True,
         pixel_head: int = 0,
+        pixel_head_state: bool = False,
     ):
         super().__init__()
         if patch_size < 1 or depth < 1 or heads < 1 or token_features < 1 or pixel_head < 0:
@@ -343,7 +357,7 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         self.proj_out = zero_linear(width, 3 * p * p)  # DiT: the model starts by predicting 0
         self.control = ControlBranch(self.blocks[:control_blocks], width, p,
                                      {g: [channels.index(c) for c in members] for g, members in groups.items()},
-                                     pixel_head)
+                                     pixel_head, pixel_head_state)
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, tokens: torch.Tensor, token_mask: torch.Tensor,
                 controls: torch.Tensor | None = None, control_weights=None) -> torch.Tensor:
@@ -388,7 +402,7 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
         predicted = unpatchify(out, 3, h, w, p)  # (B*T, 3, H, W)
         if steered and self.control.pixel is not None:
             predicted = predicted + self.control.pixel_residual(controls, weights, gate, predicted,
-                                                                sample.reshape(B * T, 3, H, W))
+                                                                sample.reshape(B * T, 3, H, W), cond.state)
         return predicted.reshape(B, T, 3, H, W)
 
     def _check_inputs(self, sample, tokens, token_mask, controls) -> tuple[int, int, int, int]:
@@ -442,4 +456,5 @@ class VideoDenoiser(ModelMixin, ConfigMixin):
             context_bias=((1 - mask) * -10000.0)[:, None],
             frame_position=get_1d_sincos_pos_embed_from_grid(self.config.width, frames).to(dtype)[None],
             embedded_timestep=embedded,
+            state=context.sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp_min(1),
         )

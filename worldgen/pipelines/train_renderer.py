@@ -46,6 +46,7 @@ class ModelSettings:
     control_blocks: int = 2
     temporal: bool = True
     pixel_head: int = 0  # hidden channels of the control branch's full-resolution head; 0 = none
+    pixel_head_state: bool = False  # the head reads each frame's mean state token (lights, colours)
 
 
 @dataclass
@@ -120,15 +121,16 @@ def build_model(model: dict, token_features: int):
                          heads=model["heads"], control_blocks=model["control_blocks"], token_features=token_features,
                          control_channels=list(RENDERER_CHANNELS),
                          control_groups={g: list(c) for g, c in RENDERER_GROUPS.items()}, temporal=model["temporal"],
-                         pixel_head=model["pixel_head"])
+                         pixel_head=model["pixel_head"], pixel_head_state=model["pixel_head_state"])
 
 
-def initial_model(init: str | Path, pixel_head: int = 0):
+def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool = False):
     """The denoiser of the renderer folder ``init`` to train on, with its weights and
     architecture, and what it lacks added so that it paints exactly as ``init`` did until
     trained: control groups of the renderer stack (a renderer trained before the material
-    maps) with a zero input projection, and a pixel head of ``pixel_head`` hidden channels
-    (its last convolution zero) when it has none."""
+    maps) with a zero input projection, a pixel head of ``pixel_head`` hidden channels (its
+    last convolution zero) when it has none, and the head's reading of the state tokens
+    (a zero FiLM) when ``pixel_head_state`` asks for it."""
     from renderer.diffusion.model import VideoDenoiser
     from renderer.diffusion.pipeline import VideoRenderer
     from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, RENDERER_GROUPS
@@ -144,11 +146,12 @@ def initial_model(init: str | Path, pixel_head: int = 0):
         raise SceneError("init", f"{init}: the renderer reads control channels {', '.join(unknown)}, which worldgen "
                          "does not make", "command line")
     head = trained.config.pixel_head or pixel_head
-    if not added and head == trained.config.pixel_head:
+    state = trained.config.pixel_head_state or (pixel_head_state and head > 0)
+    if not added and head == trained.config.pixel_head and state == trained.config.pixel_head_state:
         return trained
     groups.update({g: list(RENDERER_GROUPS[g]) for g in added})
     model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups,
-                                      pixel_head=head)
+                                      pixel_head=head, pixel_head_state=state)
     missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
     new = [k for k in missing if not k.startswith("control.pixel.") and k.split(".")[2] not in added]
     assert not unexpected and not new, (new, unexpected)
@@ -204,7 +207,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         step, history = doc["step"], doc["history"]
         generator.set_state(torch.tensor(doc["generator"], dtype=torch.uint8))
     elif config.get("init"):
-        model = initial_model(config["init"], settings["pixel_head"])
+        model = initial_model(config["init"], settings["pixel_head"], settings["pixel_head_state"])
     else:
         torch.manual_seed(train.seed)
         model = build_model(settings, len(TOKEN_FEATURES))
