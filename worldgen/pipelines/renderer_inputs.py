@@ -32,6 +32,7 @@ from types import MappingProxyType
 import numpy as np
 
 from control.stack import CONTROL_CHANNELS
+from renderer.diffusion.model import CONTROL_GROUPS
 from simulation.instances import InstanceTable
 from simulation.state import Trajectory
 from worldgen.pipelines.state_tokens import instance_materials, state_tokens
@@ -39,15 +40,9 @@ from worldgen.scene import SceneError
 
 MATERIAL_CHANNELS: tuple[str, ...] = ("albedo_r", "albedo_g", "albedo_b", "roughness", "metallic")
 RENDERER_CHANNELS: tuple[str, ...] = CONTROL_CHANNELS + MATERIAL_CHANNELS
-RENDERER_GROUPS = MappingProxyType({
-    "depth": ("depth",),
-    "skeleton": ("skeleton_r", "skeleton_g", "skeleton_b"),
-    "segmentation": ("segmentation_r", "segmentation_g", "segmentation_b"),
-    "normal": ("normal_r", "normal_g", "normal_b"),
-    "flow": ("flow_x", "flow_y", "occlusion"),
-    "material": MATERIAL_CHANNELS,
-})
-"""Control groups of the renderer stack: each has its own input embedding and weight."""
+RENDERER_GROUPS = MappingProxyType({**CONTROL_GROUPS, "material": MATERIAL_CHANNELS})
+"""Control groups of the renderer stack (the control stack's groups and the material maps):
+each has its own input embedding and weight."""
 
 _LEAVING = {"flow_x": 0.0, "flow_y": 0.0, "occlusion": 1.0}  # a window's last frame: its flow leaves the window
 
