@@ -60,11 +60,12 @@ def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]
     """The first ``episodes`` episodes of the dataset folder ``root``, cut to ``frames``."""
     from simulation.instances import InstanceTable
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
-    from worldgen.pipelines.renderer_inputs import material_maps, renderer_stack
+    from worldgen.pipelines.renderer_inputs import renderer_stack
     from worldgen.pipelines.state_tokens import state_tokens
 
     try:
-        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "camera", "flow", "segmentation"))
+        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "camera", "flow", "segmentation", "depth",
+                                                      "normal"))
     except (DatasetFormatError, ValueError) as err:
         raise SceneError("--data", str(err), str(root)) from None
     family = dataset.manifest["family"]
@@ -76,12 +77,13 @@ def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]
         window = slice(0, frames)
         trajectory = dataset.trajectory(index)
         height, width = item["rgb"].shape[-2:]
-        tokens = state_tokens(trajectory, np.arange(frames), item["K"][0].double().numpy(),
-                              item["world_to_camera"][window].double().numpy(), width, height)
+        K, world_to_camera = item["K"][0].double().numpy(), item["world_to_camera"][window].double().numpy()
+        tokens = state_tokens(trajectory, np.arange(frames), K, world_to_camera, width, height)
         flow, occluded = item["forward_flow"][window].numpy().copy(), item["forward_occluded"][window].numpy().copy()
         flow[-1], occluded[-1] = 0, True  # the flow leaves the clip
         instance = item["segmentation"][window].numpy()
-        stack = renderer_stack(item["controls"][window].numpy(), material_maps(trajectory, instance))
+        stack = renderer_stack(trajectory, np.arange(frames), item["controls"][window].numpy(), instance,
+                               item["depth"][window, 0].numpy(), item["normal"][window].numpy(), K, world_to_camera)
         held_out.append(HeldOut(family, item["rgb"][window].numpy(), stack, tokens, flow, occluded, instance,
                                 dict(enumerate(InstanceTable.of(trajectory).names))))
     return held_out

@@ -1,5 +1,5 @@
 """Training clips for the diffusion renderer: worldgen datasets (``rgb``, ``controls``,
-``segmentation``, ``camera`` and the trajectory of every episode) held in memory with their state tokens,
+``segmentation``, ``depth``, ``normal``, ``camera`` and the trajectory of every episode) held in memory with their state tokens,
 and random windows of them as batches.
 
 A batch (B clips of T frames, H x W pixels, S token slots):
@@ -8,8 +8,8 @@ A batch (B clips of T frames, H x W pixels, S token slots):
 key             shape                content
 ==============  ===================  ==================================================
 ``rgb``         (B, T, 3, H, W)      the reference frames in [-1, 1] (the diffusion space)
-``controls``    (B, T, 18, H, W)     the renderer stack (:mod:`worldgen.pipelines.renderer_inputs`:
-                                     the control stack and the material maps), float32
+``controls``    (B, T, 21, H, W)     the renderer stack (:mod:`worldgen.pipelines.renderer_inputs`:
+                                     the control stack, material maps, shading), float32
 ``tokens``      (B, T, S, F)         state tokens (:mod:`worldgen.pipelines.state_tokens`)
 ``token_mask``  (B, T, S)            True where a token is real, False on padding
 ==============  ===================  ==================================================
@@ -27,14 +27,14 @@ import torch
 import torch.nn.functional as F
 
 from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
-from worldgen.pipelines.renderer_inputs import end_window, material_maps, renderer_stack
+from worldgen.pipelines.renderer_inputs import end_window, renderer_stack
 from worldgen.pipelines.state_tokens import state_tokens
 from worldgen.scene import SceneError
 
 
 @dataclass
 class Episode:
-    """One episode in memory: ``rgb`` (T, 3, H, W) uint8, ``controls`` (T, 18, H, W)
+    """One episode in memory: ``rgb`` (T, 3, H, W) uint8, ``controls`` (T, 21, H, W)
     float16 (the renderer stack), ``tokens`` (T, S, F) float32; ``name`` says where it came from."""
 
     name: str
@@ -49,18 +49,19 @@ def load_episodes(root: str | Path, size: int | None = None, episodes: int | Non
     x ``size`` pixels by area averaging when they are larger (None: as stored); a one-line
     SceneError on ``field`` when the folder is not a full worldgen dataset or is smaller."""
     try:
-        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "segmentation", "camera"))
+        dataset = EpisodeDataset(root, modalities=("rgb", "controls", "segmentation", "depth", "normal", "camera"))
         loaded = []
         for index in range(min(len(dataset), episodes or len(dataset))):
             item = dataset[index]
             height, width = item["rgb"].shape[-2:]
             frames = np.arange(len(item["rgb"]))
             trajectory = dataset.trajectory(index)
-            tokens = state_tokens(trajectory, frames, item["K"][0].double().numpy(),
-                                  item["world_to_camera"].double().numpy(), width, height)
+            K, world_to_camera = item["K"][0].double().numpy(), item["world_to_camera"].double().numpy()
+            tokens = state_tokens(trajectory, frames, K, world_to_camera, width, height)
             rgb = item["rgb"]
-            controls = torch.from_numpy(renderer_stack(item["controls"].numpy(),
-                                                       material_maps(trajectory, item["segmentation"].numpy())))
+            controls = torch.from_numpy(renderer_stack(trajectory, frames, item["controls"].numpy(),
+                                                       item["segmentation"].numpy(), item["depth"][:, 0].numpy(),
+                                                       item["normal"].numpy(), K, world_to_camera))
             if size is not None and (height, width) != (size, size):
                 if height < size or width < size or height % size or width % size:
                     raise SceneError(field, f"{root}: episodes are {width}x{height}; expected a whole multiple of "

@@ -128,7 +128,8 @@ def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool 
     """The denoiser of the renderer folder ``init`` to train on, with its weights and
     architecture, and what it lacks added so that it paints exactly as ``init`` did until
     trained: control groups of the renderer stack (a renderer trained before the material
-    maps) with a zero input projection, a pixel head of ``pixel_head`` hidden channels (its
+    maps or the shading) with a zero input projection and zero weights into the pixel
+    head, a pixel head of ``pixel_head`` hidden channels (its
     last convolution zero) when it has none, and the head's reading of the state tokens
     (a zero FiLM) when ``pixel_head_state`` asks for it."""
     from renderer.diffusion.model import VideoDenoiser
@@ -152,7 +153,13 @@ def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool 
     groups.update({g: list(RENDERER_GROUPS[g]) for g in added})
     model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups,
                                       pixel_head=head, pixel_head_state=state)
-    missing, unexpected = model.load_state_dict(trained.state_dict(), strict=False)
+    weights = trained.state_dict()
+    head_input = "control.pixel.net.0.weight"  # reads the groups' channels in order, then 6 image channels
+    if head_input in weights and added:
+        old, grown = weights[head_input], torch.zeros_like(model.state_dict()[head_input])
+        grown[:, :old.shape[1] - 6], grown[:, -6:] = old[:, :-6], old[:, -6:]
+        weights[head_input] = grown
+    missing, unexpected = model.load_state_dict(weights, strict=False)
     new = [k for k in missing if not k.startswith("control.pixel.") and k.split(".")[2] not in added]
     assert not unexpected and not new, (new, unexpected)
     for group in added:
