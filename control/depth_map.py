@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+ONE_DEPTH = 1e-5  # hit depths whose spread is at most this fraction of the farthest are one depth
+
 
 def depth_map(depth: np.ndarray, near: float | None = None, far: float | None = None) -> np.ndarray:
     """ControlNet depth map of a clip.
@@ -17,7 +19,10 @@ def depth_map(depth: np.ndarray, near: float | None = None, far: float | None = 
     WHOLE clip, so a surface at a fixed depth keeps its value in every frame (per-frame
     normalisation flickers). Pass both to share one normalisation across clips; hits outside
     [near, far] are clipped to [0, 1]. No-hit pixels are 0 (black), as is a hit at ``far``.
-    A clip whose hits all lie at one depth maps them to 1; a clip with no hit is all 0.
+    A clip whose hits all lie at one depth maps them to 1; a clip with no hit is all 0. "One
+    depth" allows the renderer's float32 rounding (a plane facing the camera comes back as
+    1.9999999 .. 2.0): a spread of at most ``ONE_DEPTH`` of ``far``, which min-max
+    normalisation would otherwise stretch into noise over [0, 1], mostly black.
     """
     depth = np.asarray(depth, dtype=np.float32)
     if depth.ndim != 3:
@@ -30,7 +35,7 @@ def depth_map(depth: np.ndarray, near: float | None = None, far: float | None = 
         if not 0 < near <= far:
             raise ValueError(f"need 0 < near <= far, got near={near}, far={far}")
         inverse = 1.0 / depth[hit]
-        if near == far:
+        if far - near <= ONE_DEPTH * far:
             out[hit] = 1.0
         else:
             out[hit] = np.clip((inverse - 1.0 / far) / (1.0 / near - 1.0 / far), 0.0, 1.0)
