@@ -23,8 +23,12 @@ def add_generate_parser(subparsers) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help=f"renderer folder, {CHECKPOINT_HELP} (default: checkpoints/renderer)")
     p.add_argument("--steps", default="4", metavar="N", help="sampling steps per window (default: 4)")
     p.add_argument("--seed", default="0", metavar="S", help="seed of the painting noise (default: 0)")
+    p.add_argument("--noise", default="independent", metavar="KIND",
+                   help="painting noise: independent (per window, the default) or warped (one noise moved along the "
+                   "exact flow, so detail travels with the surfaces)")
     p.add_argument("--control-weight", nargs="+", action="extend", metavar="NAME=W",
-                   help="weight of a control (depth, skeleton, segmentation, normal, flow; default 1 each), e.g. "
+                   help="weight of a control (depth, skeleton, segmentation, normal, flow, material, shading; default "
+                   "1 each), e.g. "
                    "--control-weight depth=1 skeleton=0.5")
     p.add_argument("--camera", metavar="NAME", help="camera to paint through (default: the scene's first)")
     p.add_argument("--resolution", metavar="WxH", help="image size (default: the renderer's training size)")
@@ -46,7 +50,7 @@ def cmd_generate(args) -> int:
         steps=parse_count(args.steps, "--steps", 1, 1000), seed=parse_count(args.seed, "--seed", 0),
         control_weights=parse_control_weights(args.control_weight), camera=args.camera,
         resolution=parse_resolution(args.resolution), frames=args.frames, reference=args.reference,
-        spp=parse_count(args.spp, "--spp", 1, MAX_SPP), pose_from=args.pose_from,
+        spp=parse_count(args.spp, "--spp", 1, MAX_SPP), pose_from=args.pose_from, noise=args.noise,
     )
     out = Path(args.output) if args.output else Path("out") / f"{config.scene.name}_generated"
     report = generate(config, out, options, progress=not args.quiet)

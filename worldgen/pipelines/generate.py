@@ -3,8 +3,11 @@ one camera (no path tracing: the diffusion renderer paints from them), build the
 stack and the state tokens, and paint the frames with the video diffusion renderer.
 
 Frames are painted in consecutive windows of the renderer's clip length (the last one
-shorter), so N frames in give exactly N frames out; each window's painting noise comes
-from ``seed`` and the window's index. Written into the output folder (every file through a
+shorter), so N frames in give exactly N frames out. The painting noise comes from
+``seed``: independent per window (``noise="independent"``), or drawn once for the whole
+video and moved along the exact flow from frame to frame (``noise="warped"``,
+:mod:`renderer.diffusion.noise_warp`), so that sampled detail travels with the surfaces
+instead of shimmering in place. Written into the output folder (every file through a
 temporary name): ``video.mp4`` (the painted frames), ``depth.mp4``, ``skeleton.mp4``,
 ``segmentation.mp4``, ``normals.mp4`` (the controls), ``side_by_side.mp4`` (reference when
 rendered | depth map | skeleton map | painted), ``controls.npz`` (:mod:`control.stack`),
@@ -26,6 +29,7 @@ import torch
 from worldgen.scene import RunConfig, SceneError
 
 RENDERERS = ("diffusion", "pbr")
+NOISES = ("independent", "warped")
 DEFAULT_RENDERER = Path(__file__).resolve().parents[2] / "checkpoints" / "renderer"
 
 
@@ -44,6 +48,7 @@ class GenerateOptions:
     reference: bool = False  # also path-trace the frames: side-by-side and PSNR / SSIM
     spp: int = 16  # samples per pixel of the reference
     pose_from: str | None = None  # a video whose poses (mediapipe) replace the skeleton map
+    noise: str = "independent"  # independent (per window) | warped (along the exact flow)
 
 
 @dataclass
@@ -85,6 +90,8 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
 
     if options.renderer not in RENDERERS:
         raise SceneError("renderer", f"expected one of {', '.join(RENDERERS)}, got {options.renderer!r}", "command line")
+    if options.noise not in NOISES:
+        raise SceneError("--noise", f"expected one of {', '.join(NOISES)}, got {options.noise!r}", "command line")
     painter = load_renderer(options.checkpoint) if options.renderer == "diffusion" else None
     size = options.resolution or ((painter.sample_size,) * 2 if painter else None)
     if painter is not None:
@@ -121,7 +128,7 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
         from worldgen.pipelines.renderer_inputs import clip_inputs
 
         stack, tokens = clip_inputs(trajectory, frames, rendered)
-        painted = paint_windows(painter, stack, tokens, options, progress)
+        painted = paint_windows(painter, stack, tokens, options, progress, rendered.flow)
     seconds["paint"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -133,10 +140,11 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
 
 
 def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: GenerateOptions,
-                  progress: bool = False) -> np.ndarray:
+                  progress: bool = False, flow=None) -> np.ndarray:
     """(T, 3, H, W) float32 frames in [0, 1] painted in consecutive windows of the
-    renderer's clip length. ``stack`` (T, 18, H, W): the renderer stack
-    (:mod:`worldgen.pipelines.renderer_inputs`); ``tokens`` (T, S, F)."""
+    renderer's clip length. ``stack`` (T, 21, H, W): the renderer stack
+    (:mod:`worldgen.pipelines.renderer_inputs`); ``tokens`` (T, S, F); ``flow``: the exact
+    :class:`control.flow.Flow` of the frames, needed for ``options.noise == "warped"``."""
     from tqdm import tqdm
 
     from worldgen.pipelines.renderer_inputs import channels_for, end_window
@@ -146,6 +154,7 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
     weights = options.control_weights or None
     channels = list(painter.model.config.control_channels)
     stack = channels_for(stack, channels)
+    noise = _warped_noise(flow, options.seed) if options.noise == "warped" else None
     out = []
     windows = range(0, T, length)
     for index, begin in enumerate(tqdm(windows, desc="paint", unit="window", disable=not progress)):
@@ -153,9 +162,21 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
         features = torch.from_numpy(tokens[begin:begin + length])
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + index)
         frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],
-                               weights, options.steps, generator)
+                               weights, options.steps, generator,
+                               None if noise is None else noise[None, begin:begin + length])
         out.append(frames[0].numpy())
     return np.concatenate(out)
+
+
+def _warped_noise(flow, seed: int) -> torch.Tensor:
+    """(T, 3, H, W) noise of the whole video moved along ``flow`` (a control.flow.Flow)."""
+    from renderer.diffusion.noise_warp import warped_noise
+
+    if flow is None:
+        raise ValueError("warped noise needs the exact flow of the frames")
+    arrays = [torch.from_numpy(np.asarray(a)) for a in (flow.forward, flow.forward_occluded, flow.backward,
+                                                         flow.backward_occluded)]
+    return warped_noise(*arrays, generator=torch.Generator().manual_seed(seed))
 
 
 def parse_control_weights(items: list[str] | None) -> dict[str, float]:
