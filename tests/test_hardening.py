@@ -6,7 +6,8 @@ Classes: distribution parameters; sizes past the limits of :mod:`worldgen.scene.
 files that are not what they claim (binary, not UTF-8, nested thousands deep, alias
 bombs, textures and meshes that are not images and meshes); values that validate but
 make the simulation non-finite; scene names that would write outside the output folder;
-command-line flags.
+command-line flags; damaged datasets (truncated or edited shards, manifests that are not
+JSON or not manifests) in every command that reads one.
 """
 
 from __future__ import annotations
@@ -327,3 +328,175 @@ def test_simulate_writes_only_inside_out(tmp_path, monkeypatch, capsys):
     written = {p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file() and p not in before}
     assert {p for p in written if p.parts[0] != "cache"} == {
         Path("work/out/tet/trajectory.npz"), Path("work/out/tet/trajectory.json")}
+
+
+# --- damaged datasets -------------------------------------------------------------------
+SHARD = "shard-000000.tar"
+CHANGED = "sample 000001: its bytes do not match its sha256 in the manifest (corrupt or modified shard)"
+
+
+@pytest.fixture(scope="module")
+def states_dataset(tmp_path_factory) -> Path:
+    """A --states-only objects_drop dataset of 2 episodes of 4 frames (one shard)."""
+    root = tmp_path_factory.mktemp("states") / "data"
+    assert main(["dataset", "generate", "objects_drop", "num_frames=4", "--states-only", "--episodes", "2",
+                 "--workers", "1", "-q", "-o", str(root)]) == 0
+    return root
+
+
+def _damaged(source: Path, tmp_path: Path, damage) -> Path:
+    """A copy of the dataset ``source`` with ``damage(copy)`` done to it."""
+    import shutil
+
+    root = tmp_path / "damaged"
+    shutil.copytree(source, root)
+    damage(root)
+    return root
+
+
+def _truncate(root: Path) -> None:
+    shard = root / SHARD
+    shard.write_bytes(shard.read_bytes()[:shard.stat().st_size // 2])
+
+
+def _change_member(root: Path) -> None:
+    """Flip one byte inside the data of episode 1's trajectory.npz (the shard's size stays)."""
+    import tarfile
+
+    shard = root / SHARD
+    with tarfile.open(shard) as archive:
+        member = archive.getmember("000001.trajectory.npz")
+    data = bytearray(shard.read_bytes())
+    data[member.offset_data + member.size // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+
+
+def _edit_manifest(edit):
+    def damage(root: Path) -> None:
+        manifest = json.loads((root / "manifest.json").read_text())
+        edit(manifest)
+        (root / "manifest.json").write_text(json.dumps(manifest))
+    return damage
+
+
+def _shard_size(root: Path) -> int:
+    return json.loads((root / "manifest.json").read_text())["shards"][0]["bytes"]
+
+
+DAMAGES = [
+    ("shard_truncated", _truncate,
+     lambda n: f"{SHARD}: the shard is {n // 2:,} bytes; the manifest says {n:,} (truncated or modified shard)"),
+    ("member_bytes_changed", _change_member, lambda n: f"{SHARD}: {CHANGED}"),
+    ("shard_missing", lambda root: (root / SHARD).unlink(), lambda n: f"{SHARD}: missing shard (the manifest lists it)"),
+    ("shard_not_a_tar", lambda root: (root / SHARD).write_bytes(np.random.default_rng(0).bytes(_shard_size(root))),
+     lambda n: f"{SHARD}: not a readable tar shard (file could not be opened successfully); expected the shard the "
+               "manifest describes"),
+    ("manifest_not_json", lambda root: (root / "manifest.json").write_text("{shards: []}"),
+     lambda n: "manifest.json: unreadable manifest (Expecting property name enclosed in double quotes at line 1, "
+               "column 2); expected the JSON manifest of a worldgen dataset"),
+    ("manifest_not_utf8", lambda root: (root / "manifest.json").write_bytes(b"\xff\xfe{}"),
+     lambda n: "manifest.json: unreadable manifest (not UTF-8: byte 0xff at offset 0); expected the JSON manifest "
+               "of a worldgen dataset"),
+    ("manifest_nested_deep", lambda root: (root / "manifest.json").write_text("[" * 100_000),
+     lambda n: "manifest.json: unreadable manifest (maximum recursion depth exceeded while decoding a JSON array from "
+               "a unicode string); expected the JSON manifest of a worldgen dataset"),
+    ("manifest_a_list", lambda root: (root / "manifest.json").write_text("[]"),
+     lambda n: "manifest.json: expected a JSON object (the manifest of a worldgen dataset), got []"),
+    ("manifest_without_shards", _edit_manifest(lambda m: m.pop("shards")),
+     lambda n: "manifest.json: shards: expected a list; the field is missing"),
+    ("manifest_negative_size", _edit_manifest(lambda m: m["shards"][0].update(bytes=-1)),
+     lambda n: "manifest.json: shards[0].bytes: expected a whole number >= 0, got -1"),
+    ("manifest_shard_outside", _edit_manifest(lambda m: m["shards"][0].update(name="../../etc/passwd")),
+     lambda n: "manifest.json: shards[0].name: expected 'shard-000000.tar', got '../../etc/passwd'"),
+    ("manifest_bad_digest", _edit_manifest(lambda m: m["shards"][0]["samples"][1].update(sha256="0" * 63)),
+     lambda n: "manifest.json: shards[0].samples[1].sha256: expected a sha256 (64 hexadecimal digits), got '"
+               + "0" * 63 + "'"),
+]
+
+
+@pytest.mark.parametrize("case,damage,expected", DAMAGES, ids=[c[0] for c in DAMAGES])
+def test_damaged_dataset_is_one_line(case, damage, expected, tiny_renderer_data, tmp_path, capsys):
+    """``dataset inspect`` and ``dataset export`` of a damaged dataset: one line naming the
+    manifest or shard (and the field or sample) and what is wrong; nothing written."""
+    source = tiny_renderer_data / "validation"
+    root = _damaged(source, tmp_path, damage)
+    for argv in (["dataset", "inspect", str(root)], ["dataset", "export", str(root), "--episode", "1", "-o",
+                                                        str(tmp_path / "episode")]):
+        rc, out, err = _run(argv, capsys)
+        assert (rc, out, err) == (2, "", f"error: {root}/{expected(_shard_size(source))}\n"), argv
+    assert not (root / "inspect.json").exists() and not (tmp_path / "episode").exists()
+
+
+READERS = [  # command, dataset, what the line starts with before the shard's path (None: another engineer's prefix)
+    ("inspect", "full", lambda root, out: ["dataset", "inspect", str(root)], ""),
+    ("export", "full", lambda root, out: ["dataset", "export", str(root), "--episode", "1", "-o", str(out)], ""),
+    ("eval_error_origin", "states", lambda root, out: ["eval", "error-origin", "--data", str(root), "--episodes", "2",
+                                                      "--frames", "3", "-o", str(out / "e.json")], "command line: data: "),
+    ("train_dynamics", "states", lambda root, out: ["train", "dynamics", f"data={root}", "validation=[]",
+                                                   f"run_dir={out}/run", f"output={out}/model", "-q"],
+     "command line: data: "),
+    ("train_renderer", "full", lambda root, out: ["train", "renderer", f"data=[{root}]", "validation=[]", "model=tiny",
+                                                 "device=cpu", f"run_dir={out}/run", f"output={out}/model", "-q"], None),
+    ("eval_renderer", "full", lambda root, out: ["eval", "renderer", "--data", str(root), "--episodes", "2", "--frames",
+                                                "2", "--steps", "1", "-o", str(out)], None),
+]
+
+
+@pytest.mark.parametrize("case,kind,argv,prefix", READERS, ids=[c[0] for c in READERS])
+def test_every_dataset_reader_refuses_a_damaged_shard(case, kind, argv, prefix, tiny_renderer_data, states_dataset,
+                                                      tmp_path, capsys):
+    """Every command that reads a dataset, on a truncated shard and on one whose member
+    bytes were changed (same size): exit 2, one line ending with the shard, the sample and
+    what is wrong, and no output."""
+    source = tiny_renderer_data / "validation" if kind == "full" else states_dataset
+    for name, damage, expected in DAMAGES[:2]:
+        root = _damaged(source, tmp_path / name, damage)
+        out = tmp_path / name / "out"
+        rc, _, err = _run(argv(root, out), capsys)
+        tail = f"{root}/{expected(_shard_size(source))}\n"
+        assert rc == 2 and err.count("\n") == 1, (name, err)
+        if prefix is None:  # their own prefix (field, folder), then the reader's line
+            assert err.startswith("error: ") and err.endswith(tail) and "Traceback" not in err, (name, err)
+        else:
+            assert err == f"error: {prefix}{tail}", name
+        assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), name
+
+
+def test_python_readers_raise_one_line_dataset_errors(tiny_renderer_data, tmp_path):
+    """EpisodeDataset and ShardStream raise DatasetFormatError (a SceneError), whose text
+    is the line the commands print."""
+    from worldgen.dataset import DatasetFormatError, EpisodeDataset, ShardStream
+
+    source = tiny_renderer_data / "validation"
+    changed = _damaged(source, tmp_path / "changed", _change_member)
+    data = EpisodeDataset(changed, modalities=("rgb",))
+    assert data[0]["rgb"].shape == (6, 3, 16, 16)  # the intact sample reads
+    for read in (lambda: data[1], lambda: data.trajectory(1), lambda: data.raw_members(1),
+                 lambda: list(ShardStream(changed, shuffle=False))):
+        with pytest.raises(DatasetFormatError) as caught:
+            read()
+        assert isinstance(caught.value, SceneError) and str(caught.value) == f"{changed}/{SHARD}: {CHANGED}"
+    truncated = _damaged(source, tmp_path / "truncated", _truncate)
+    for reader in (EpisodeDataset, lambda root: list(ShardStream(root))):
+        with pytest.raises(DatasetFormatError, match=r"shard-000000\.tar: the shard is [\d,]+ bytes; the manifest says"):
+            reader(truncated)
+
+
+def test_dataset_manifest_size_is_bounded(tiny_renderer_data, tmp_path, monkeypatch, capsys):
+    """A manifest past MAX_MANIFEST_BYTES is refused before it is read whole."""
+    monkeypatch.setattr("worldgen.dataset.store.MAX_MANIFEST_BYTES", 1000)
+    root = _damaged(tiny_renderer_data / "validation", tmp_path, lambda root: None)
+    rc, _, err = _run(["dataset", "inspect", str(root)], capsys)
+    assert rc == 2 and err == (f"error: {root}/manifest.json: the manifest is over the limit of 1,000 bytes "
+                               "(MAX_MANIFEST_BYTES in worldgen/scene/limits.py); expected the JSON manifest of a "
+                               "worldgen dataset\n")
+
+
+def test_resuming_into_a_damaged_manifest_is_one_line(tmp_path, capsys):
+    """``dataset generate`` into a folder whose manifest is JSON but not a manifest."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "manifest.json").write_text('{"format": "worldgen.dataset/1", "shards": 3}')
+    rc, _, err = _run(["dataset", "generate", "objects_drop", "-o", str(tmp_path / "d"), "--episodes", "1",
+                       "--workers", "1", "-q"], capsys)
+    assert rc == 2 and err == f"error: {tmp_path}/d/manifest.json: family: expected a string; the field is missing\n"
+

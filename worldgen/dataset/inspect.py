@@ -126,19 +126,20 @@ def export_episode(root: Path, episode: int, out: Path) -> list[Path]:
             f"stored episodes are {min(keys)}..{max(keys)}" if keys else "the dataset stores no episode"
         raise KeyError(f"no episode {episode} ({why})")
     position = keys[episode]
+    members = data.raw_members(position)  # read (and checked against its digest) before anything is written
+    item = data[position] if images else None
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    for field, data_bytes in data.raw_members(position).items():
+    for field, data_bytes in members.items():
         name = field
         if field.startswith("rgb.") and field.endswith(".png"):
             (out / "rgb").mkdir(exist_ok=True)
             name = f"rgb/{field.split('.')[1]}.png"
         (out / name).write_bytes(data_bytes)
         files.append(out / name)
-    if not images:  # a states-only episode: its members are all there is
+    if item is None:  # a states-only episode: its members are all there is
         return files
-    item = data[position]
-    fps = json.loads((out / "metadata.json").read_text())["fps"]
+    fps = json.loads(members["metadata.json"])["fps"]
     previews = {
         "depth_map.mp4": item["depth_map"].expand(-1, 3, -1, -1).numpy(),
         "segmentation.mp4": segmentation_map(item["segmentation"].numpy()),

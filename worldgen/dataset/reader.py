@@ -37,15 +37,24 @@ asking it for another modality is a ValueError naming the folder and the modalit
 The window's last frame has forward flow 0 and is all occluded (the flow leaves the clip),
 as in the episode itself, in the ``flow`` and the ``controls`` modalities alike; its first
 frame likewise for backward flow.
+
+A damaged dataset is a :class:`DatasetFormatError` (one line naming the file, the field
+or sample and what is wrong), never a stray exception: the manifest is checked when a
+reader opens it, every shard's size against the manifest and its tar index when it is
+indexed, and each sample's bytes against its sha256 in the manifest the first time it is
+read (``verify``: every shard's sha256 and every sample up front).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import tarfile
+import zipfile
+import zlib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +63,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from control.stack import MAP_CHANNELS, read_controls
 from worldgen.dataset.shards import read_tar, split_member
-from worldgen.dataset.store import ALL, MANIFEST, STATE, dataset_content, sample_digest, sha256_file
+from worldgen.dataset.store import ALL, STATE, DatasetFormatError, dataset_content, digest_member, load_manifest, sha256_file
 from worldgen.io.encoding import load_npz, load_png
 
 MODALITIES = ("rgb", "depth", "segmentation", "normal", "flow", "object_coords", "depth_map", "controls",
@@ -65,30 +74,50 @@ _MEMBERS = {  # which members each modality reads
     "skeleton": ("skeleton.npz", "controls.npz"), "camera": ("camera.npz",), "state": ("trajectory.npz", "trajectory.json"),
 }
 CONTENT_MODALITIES = {ALL: MODALITIES, STATE: ("state",)}  # what a dataset of each content offers
-
-
-class DatasetFormatError(ValueError):
-    """A dataset folder or shard that is not what its manifest says."""
+_DECODE_ERRORS = (KeyError, IndexError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def read_manifest(root: str | Path) -> dict:
-    """The manifest of the dataset in ``root``."""
-    path = Path(root) / MANIFEST
+    """The manifest of the dataset in ``root``, checked (:func:`~worldgen.dataset.store.load_manifest`)."""
+    return load_manifest(root)
+
+
+def check_shard_file(root: Path, shard: dict) -> Path:
+    """The path of a shard the manifest lists; a :class:`DatasetFormatError` when it is
+    missing or its size is not the manifest's (truncated, or appended to)."""
+    path = Path(root) / shard["name"]
     if not path.is_file():
-        raise DatasetFormatError(f"{path}: no manifest; not a worldgen dataset folder")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(f"{path}: unreadable manifest ({err.msg})") from None
+        raise DatasetFormatError(path, "missing shard (the manifest lists it)")
+    size = path.stat().st_size
+    if size != shard["bytes"]:
+        raise DatasetFormatError(path, f"the shard is {size:,} bytes; the manifest says {shard['bytes']:,} "
+                                 "(truncated or modified shard)")
+    return path
 
 
 def verify_shard(root: Path, shard: dict) -> None:
     """Raise :class:`DatasetFormatError` unless the shard's sha256 matches the manifest."""
     path = Path(root) / shard["name"]
     if not path.is_file():
-        raise DatasetFormatError(f"{path}: missing shard")
+        raise DatasetFormatError(path, "missing shard (the manifest lists it)")
     if sha256_file(path) != shard["sha256"]:
-        raise DatasetFormatError(f"{path}: sha256 mismatch (corrupt or modified shard)")
+        raise DatasetFormatError(path, "sha256 mismatch (corrupt or modified shard)")
+
+
+def _unreadable_tar(path: Path, err: BaseException) -> DatasetFormatError:
+    reason = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(":")
+    return DatasetFormatError(path, f"not a readable tar shard ({reason}); expected the shard the manifest describes")
+
+
+def _mismatch(path: Path, key: str) -> DatasetFormatError:
+    return DatasetFormatError(path, "its bytes do not match its sha256 in the manifest (corrupt or modified shard)",
+                              f"sample {key}")
+
+
+def _undecodable(path: Path, key: str, err: BaseException) -> DatasetFormatError:
+    reason = f"no {err.args[0]!r}" if isinstance(err, KeyError) and err.args else \
+        f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0]}"
+    return DatasetFormatError(path, f"cannot decode it ({reason})", f"sample {key}")
 
 
 def decode_sample(members: dict[str, bytes], modalities: tuple[str, ...], start: int, length: int) -> dict:
@@ -170,10 +199,21 @@ def _window(num_frames: int, clip_length: int | None, rng: random.Random | None)
     return start, length
 
 
-def _finish(sample: dict, members: dict[str, bytes], modalities, clip_length, rng) -> dict:
-    meta = json.loads(members["metadata.json"])
-    start, length = _window(meta["num_frames"], clip_length, rng)
-    out = decode_sample(members, modalities, start, length)
+def _finish(sample: dict, members: dict[str, bytes], modalities, clip_length, rng, path: Path) -> dict:
+    """The decoded window of ``sample`` (read from the shard at ``path``); a
+    DatasetFormatError naming the shard and sample when its members do not decode."""
+    try:
+        meta = json.loads(members["metadata.json"])
+        frames = meta["num_frames"]
+        if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+            raise ValueError(f"metadata.json num_frames is {frames!r}")
+    except _DECODE_ERRORS as err:
+        raise _undecodable(path, sample["key"], err) from None
+    start, length = _window(frames, clip_length, rng)
+    try:
+        out = decode_sample(members, modalities, start, length)
+    except _DECODE_ERRORS as err:
+        raise _undecodable(path, sample["key"], err) from None
     out.update(key=sample["key"], seed=sample["seed"], start=start, metadata=meta)
     return out
 
@@ -191,7 +231,7 @@ class ShardStream(IterableDataset):
     def __init__(self, root: str | Path, modalities=("rgb",), clip_length: int | None = None, shuffle: bool = True,
                  shuffle_buffer: int = 32, seed: int = 0, verify: bool = False):
         self.root = Path(root)
-        self.manifest = read_manifest(self.root)
+        self.manifest = load_manifest(self.root)
         self.modalities = _check_modalities(modalities, self.root, self.manifest)
         self.clip_length, self.shuffle, self.buffer_size = clip_length, shuffle, shuffle_buffer
         self.seed, self.epoch, self.verify = seed, 0, verify
@@ -219,67 +259,108 @@ class ShardStream(IterableDataset):
             yield self._decode(sample, rng)
 
     def _samples(self, shards: list[dict]) -> Iterator[dict]:
+        """The samples of each shard, once the whole shard is read and each sample's
+        bytes match its digest in the manifest."""
         for shard in shards:
             if self.verify:
                 verify_shard(self.root, shard)
+            path = check_shard_file(self.root, shard)
             entries = {s["key"]: s for s in shard["samples"]}
             grouped: dict[str, dict[str, bytes]] = defaultdict(dict)
-            with open(self.root / shard["name"], "rb") as f:
-                for name, data in read_tar(f):
-                    key, field = split_member(name)
-                    if _wanted(field, self.modalities):
-                        grouped[key][field] = data
+            digests: dict = {}
+            try:
+                with open(path, "rb") as f:
+                    for name, data in read_tar(f):
+                        key, field = split_member(name)
+                        if key not in entries:
+                            raise DatasetFormatError(path, "belongs to no sample the manifest lists", f"member {name}")
+                        digest_member(digests.setdefault(key, hashlib.sha256()), name, data)
+                        if _wanted(field, self.modalities):
+                            grouped[key][field] = data
+            except (tarfile.TarError, OSError) as err:
+                raise _unreadable_tar(path, err) from None
+            for key, entry in entries.items():
+                if key not in digests:
+                    raise DatasetFormatError(path, "not in the shard, which the manifest says holds it", f"sample {key}")
+                if digests[key].hexdigest() != entry["sha256"]:
+                    raise _mismatch(path, key)
             for key, members in grouped.items():
-                yield {**entries[key], "members": members}
+                yield {**entries[key], "shard": shard["name"], "members": members}
 
     def _decode(self, sample: dict, rng: random.Random) -> dict:
-        return _finish(sample, sample["members"], self.modalities, self.clip_length, rng if self.shuffle else None)
+        return _finish(sample, sample["members"], self.modalities, self.clip_length, rng if self.shuffle else None,
+                       self.root / sample["shard"])
 
 
 class EpisodeDataset(Dataset):
     """Map-style access to the episodes of a (small) dataset: ``dataset[i]`` decodes the
     i-th stored episode (rejected ones are not stored). Member offsets are indexed once;
     a sample reads only the members its modalities need. ``clip_length`` with ``seed``
-    picks a reproducible random window per index; ``verify`` checks every shard's sha256
-    and every sample's digest when the index is built."""
+    picks a reproducible random window per index. Each sample's bytes are checked against
+    its digest the first time it is read; ``verify`` checks every shard's sha256 and every
+    sample's digest when the index is built."""
 
     def __init__(self, root: str | Path, modalities=("rgb",), clip_length: int | None = None, seed: int | None = None,
                  verify: bool = False):
         self.root = Path(root)
-        self.manifest = read_manifest(self.root)
+        self.manifest = load_manifest(self.root)
         self.modalities = _check_modalities(modalities, self.root, self.manifest)
         self.clip_length, self.seed = clip_length, seed
         self.samples: list[dict] = []
+        self._checked: set[int] = set()  # samples whose digest was checked
         for shard in self.manifest["shards"]:
             if verify:
                 verify_shard(self.root, shard)
+            path = check_shard_file(self.root, shard)
             offsets: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-            with tarfile.open(self.root / shard["name"], "r") as archive:
-                for info in archive.getmembers():
-                    key, field = split_member(info.name)
-                    offsets[key][field] = (info.offset_data, info.size)
+            try:
+                with tarfile.open(path, "r") as archive:
+                    for info in archive.getmembers():
+                        key, field = split_member(info.name)
+                        offsets[key][field] = (info.offset_data, info.size)
+            except (tarfile.TarError, OSError) as err:
+                raise _unreadable_tar(path, err) from None
             for entry in shard["samples"]:
+                if entry["key"] not in offsets:
+                    raise DatasetFormatError(path, "not in the shard, which the manifest says holds it",
+                                             f"sample {entry['key']}")
                 self.samples.append({**entry, "shard": shard["name"], "offsets": offsets[entry["key"]]})
         if verify:
-            for index, entry in enumerate(self.samples):
-                members = self.raw_members(index)
-                if sample_digest([(f"{entry['key']}.{k}", v) for k, v in members.items()]) != entry["sha256"]:
-                    raise DatasetFormatError(f"{self.root / entry['shard']}: sample {entry['key']} does not match its digest")
+            for index in range(len(self.samples)):
+                self._read(index, lambda field: False)
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def _read(self, index: int, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+        """The stored bytes of the ``wanted`` fields of sample ``index``, in stored order;
+        on its first read every member is read and the sample's digest checked."""
+        entry = self.samples[index]
+        path = self.root / entry["shard"]
+        digest = hashlib.sha256() if index not in self._checked else None
+        members = {}
+        try:
+            with open(path, "rb") as f:
+                for field, (offset, size) in entry["offsets"].items():
+                    if digest is not None or wanted(field):
+                        f.seek(offset)
+                        data = f.read(size)
+                        if digest is not None:
+                            digest_member(digest, f"{entry['key']}.{field}", data)
+                        if wanted(field):
+                            members[field] = data
+        except OSError as err:
+            raise DatasetFormatError(path, f"cannot read it ({err.strerror or err})", f"sample {entry['key']}") from None
+        if digest is not None:
+            if digest.hexdigest() != entry["sha256"]:
+                raise _mismatch(path, entry["key"])
+            self._checked.add(index)
+        return members
+
     def raw_members(self, index: int, all_fields: bool = True) -> dict[str, bytes]:
         """The stored bytes of sample ``index`` by field name (all of them, or only those
         the modalities need), in stored order."""
-        entry = self.samples[index]
-        members = {}
-        with open(self.root / entry["shard"], "rb") as f:
-            for field, (offset, size) in entry["offsets"].items():
-                if all_fields or _wanted(field, self.modalities):
-                    f.seek(offset)
-                    members[field] = f.read(size)
-        return members
+        return self._read(index, lambda field: all_fields or _wanted(field, self.modalities))
 
     def trajectory(self, index: int):
         """The :class:`~simulation.state.Trajectory` of sample ``index`` (its trajectory
@@ -287,18 +368,22 @@ class EpisodeDataset(Dataset):
         from simulation.state import Trajectory
 
         entry = self.samples[index]
-        members = {}
-        with open(self.root / entry["shard"], "rb") as f:
-            for field in ("trajectory.json", "trajectory.npz"):
-                if field not in entry["offsets"]:
-                    raise DatasetFormatError(f"{self.root}: episode {entry['key']} has no {field}")
-                offset, size = entry["offsets"][field]
-                f.seek(offset)
-                members[field] = f.read(size)
-        return Trajectory.from_document(json.loads(members["trajectory.json"]), load_npz(members["trajectory.npz"]),
-                                        f"{self.root}/{entry['key']}")
+        path = self.root / entry["shard"]
+        fields = ("trajectory.json", "trajectory.npz")
+        for field in fields:
+            if field not in entry["offsets"]:
+                raise DatasetFormatError(path, f"the episode has no {field}", f"sample {entry['key']}")
+        members = self._read(index, lambda field: field in fields)
+        try:
+            return Trajectory.from_document(json.loads(members["trajectory.json"]), load_npz(members["trajectory.npz"]),
+                                            f"{self.root}/{entry['key']}")
+        except DatasetFormatError:
+            raise
+        except _DECODE_ERRORS as err:
+            raise _undecodable(path, entry["key"], err) from None
 
     def __getitem__(self, index: int) -> dict:
         entry = self.samples[index]
         rng = random.Random(hash((self.seed, index))) if self.seed is not None and self.clip_length is not None else None
-        return _finish(entry, self.raw_members(index, all_fields=False), self.modalities, self.clip_length, rng)
+        return _finish(entry, self.raw_members(index, all_fields=False), self.modalities, self.clip_length, rng,
+                       self.root / entry["shard"])

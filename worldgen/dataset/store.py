@@ -23,12 +23,15 @@ import hashlib
 import io
 import json
 import os
+import re
+import reprlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from worldgen.dataset.shards import read_tar, write_tar
 from worldgen.scene import SceneError
+from worldgen.scene.limits import MAX_MANIFEST_BYTES
 
 FORMAT = "worldgen.dataset/1"
 MANIFEST = "manifest.json"
@@ -79,9 +82,95 @@ def sample_digest(members: list[tuple[str, bytes]]) -> str:
     """sha256 of one sample: its member names and bytes, in order."""
     digest = hashlib.sha256()
     for name, data in members:
-        digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "little"))
-        digest.update(data)
+        digest_member(digest, name, data)
     return digest.hexdigest()
+
+
+def digest_member(digest, name: str, data: bytes) -> None:
+    """Add one member (full name, bytes) to a sample's running :func:`sample_digest`."""
+    digest.update(name.encode() + b"\0" + len(data).to_bytes(8, "little"))
+    digest.update(data)
+
+
+class DatasetFormatError(SceneError):
+    """A dataset folder, manifest or shard that is not what it should be: one line,
+    ``PATH: FIELD: what is wrong`` (the field a path inside the manifest, a sample or a
+    member; none when the whole file is wrong), exit code 2 on the command line."""
+
+    def __init__(self, path: str | Path, message: str, field: str = ""):
+        super().__init__(field, message, str(path))
+
+
+_EXPECTED = "expected the JSON manifest of a worldgen dataset"
+_SHORT = reprlib.Repr()  # a wrong value, quoted in full up to 100 characters
+_SHORT.maxstring = _SHORT.maxother = 100
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of the dataset folder ``root``, checked: a :class:`DatasetFormatError`
+    naming the file (and the field) when it is missing, too large, not UTF-8 JSON or not
+    shaped as :class:`DatasetWriter` writes it."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise DatasetFormatError(path, "no manifest; not a worldgen dataset folder")
+    with open(path, "rb") as f:
+        data = f.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise DatasetFormatError(path, f"the manifest is over the limit of {MAX_MANIFEST_BYTES:,} bytes "
+                                 f"(MAX_MANIFEST_BYTES in worldgen/scene/limits.py); {_EXPECTED}")
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise DatasetFormatError(path, f"unreadable manifest (not UTF-8: byte 0x{data[err.start]:02x} at offset "
+                                 f"{err.start}); {_EXPECTED}") from None
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(path, f"unreadable manifest ({err.msg} at line {err.lineno}, column {err.colno}); "
+                                 f"{_EXPECTED}") from None
+    except (ValueError, RecursionError) as err:  # a number of too many digits, arrays nested thousands deep
+        raise DatasetFormatError(path, f"unreadable manifest ({str(err).splitlines()[0][:100]}); {_EXPECTED}") from None
+    check_manifest(manifest, path)
+    return manifest
+
+
+def check_manifest(manifest, path: str | Path) -> None:
+    """Raise a :class:`DatasetFormatError` on the first field of ``manifest`` that readers
+    rely on and that is not what :class:`DatasetWriter` writes there."""
+
+    def fail(field: str, expected: str, value) -> None:
+        raise DatasetFormatError(path, f"expected {expected}, got {_SHORT.repr(value)}", field)
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    def fields(record, where: str, kinds: dict) -> None:
+        if not isinstance(record, dict):
+            fail(where, "a JSON object", record)
+        for key, (ok, expected) in kinds.items():
+            if key not in record and not ok(None):
+                raise DatasetFormatError(path, f"expected {expected}; the field is missing", f"{where}.{key}" if where else key)
+            if not ok(record.get(key)):
+                fail(f"{where}.{key}" if where else key, expected, record[key])
+
+    text, count = (lambda v: isinstance(v, str), "a string"), (whole, "a whole number >= 0")
+    digest = (lambda v: isinstance(v, str) and _SHA256.fullmatch(v) is not None, "a sha256 (64 hexadecimal digits)")
+    listed = (lambda v: isinstance(v, list), "a list")
+    if not isinstance(manifest, dict):
+        fail("", "a JSON object (the manifest of a worldgen dataset)", manifest)
+    fields(manifest, "", {"format": (lambda v: v == FORMAT, repr(FORMAT)), "family": text, "split": text,
+                          "episodes": count, "complete": (lambda v: isinstance(v, bool), "true or false"),
+                          "content": (lambda v: v in (None, ALL, STATE), f"{ALL!r} or {STATE!r}"),
+                          "shards": listed, "rejected": listed})
+    for i, shard in enumerate(manifest["shards"]):
+        fields(shard, f"shards[{i}]", {"shard": count, "sha256": digest, "bytes": count, "samples": listed})
+        if shard.get("name") != shard_name(shard["shard"]):
+            fail(f"shards[{i}].name", repr(shard_name(shard["shard"])), shard.get("name"))
+        for j, sample in enumerate(shard["samples"]):
+            fields(sample, f"shards[{i}].samples[{j}]", {"index": count, "seed": count, "sha256": digest})
+            if sample.get("key") != episode_key(sample["index"]):
+                fail(f"shards[{i}].samples[{j}].key", repr(episode_key(sample["index"])), sample.get("key"))
+    for i, record in enumerate(manifest["rejected"]):
+        fields(record, f"rejected[{i}]", {"key": text, "index": count, "seed": count, "reason": text})
 
 
 class DatasetWriter:
@@ -97,10 +186,7 @@ class DatasetWriter:
         identity = {"format": FORMAT, **header, "episodes": episodes, "shard_size": shard_size}
         manifest_path = self.root / MANIFEST
         if manifest_path.is_file():
-            try:
-                self.manifest = json.loads(manifest_path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise SceneError("", "unreadable manifest; this folder is not a worldgen dataset", str(manifest_path)) from None
+            self.manifest = load_manifest(self.root)
             self.manifest.setdefault("content", dataset_content(self.manifest))
             theirs = {k: self.manifest.get(k) for k in identity}
             if theirs != identity:
