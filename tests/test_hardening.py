@@ -7,7 +7,8 @@ files that are not what they claim (binary, not UTF-8, nested thousands deep, al
 bombs, textures and meshes that are not images and meshes); values that validate but
 make the simulation non-finite; scene names that would write outside the output folder;
 command-line flags; damaged datasets (truncated or edited shards, manifests that are not
-JSON or not manifests) in every command that reads one.
+JSON or not manifests) in every command that reads one; OmegaConf interpolation in scene
+and family files and overrides.
 """
 
 from __future__ import annotations
@@ -499,4 +500,60 @@ def test_resuming_into_a_damaged_manifest_is_one_line(tmp_path, capsys):
     rc, _, err = _run(["dataset", "generate", "objects_drop", "-o", str(tmp_path / "d"), "--episodes", "1",
                        "--workers", "1", "-q"], capsys)
     assert rc == 2 and err == f"error: {tmp_path}/d/manifest.json: family: expected a string; the field is missing\n"
+
+
+# --- OmegaConf interpolation ------------------------------------------------------------
+def _not_plain(value: str) -> str:
+    return (f"expected a plain value, got {value!r}: OmegaConf interpolation (${{...}}) is not supported here; "
+            "write the value itself")
+
+
+_DOUBLING = "x0: ab\n" + "".join(f"x{i}: ${{.x{i - 1}}}${{.x{i - 1}}}\n" for i in range(1, 60)) + "description: ${.x59}\n"
+INTERPOLATIONS = [
+    ("environment", "name: ${oc.env:HOME}\n", "name", "${oc.env:HOME}"),
+    ("self_reference", "description: ${.description}\n", "description", "${.description}"),
+    ("doubling_60_levels", _DOUBLING, "x1", "${.x0}${.x0}"),  # 2^60 characters if resolved
+    ("unknown_resolver", "description: ${no_such_resolver:1}\n", "description", "${no_such_resolver:1}"),
+    ("decoding_resolver", "objects:\n  - {shape: box, size: '${oc.decode:[1,1,1]}'}\n", "objects[0].size",
+     "${oc.decode:[1,1,1]}"),
+    ("escaped", "description: \\${not_resolved}\n", "description", "\\${not_resolved}"),
+]
+
+
+@pytest.mark.parametrize("case,text,field,value", INTERPOLATIONS, ids=[c[0] for c in INTERPOLATIONS])
+def test_interpolation_in_a_scene_file_is_refused(case, text, field, value, tmp_path, monkeypatch, capsys):
+    """A scene is plain data: ``${...}`` is refused before OmegaConf sees it (it would read
+    the environment, recurse, or double a string per level: unbounded time and memory)."""
+    tracemalloc.start()
+    try:
+        line = _refused(text, tmp_path, monkeypatch, capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert line == f"error: {FILE}: {field}: {_not_plain(value)}"
+    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("argv,field,value", [
+    (["validate", "dominoes", "scene.name=${oc.env:HOME}"], "scene.name", "${oc.env:HOME}"),
+    (["validate", "dominoes", "scene.description=${scene.description}"], "scene.description", "${scene.description}"),
+    (["validate", "dominoes", "scene.gravity=[0,0,${dynamics}]"], "scene.gravity[2]", "${dynamics}"),
+    (["validate", "scene=${oc.env:HOME}"], "scene", "${oc.env:HOME}"),
+    (["dataset", "generate", "objects_drop", "spp=${oc.env:HOME}", "-o", "d", "--episodes", "1"], "spp",
+     "${oc.env:HOME}"),
+    (["train", "dynamics", "train.steps=${oc.env:HOME}"], "train.steps", "${oc.env:HOME}"),
+], ids=["scene_field", "self_reference", "in_a_list", "scene_group", "family_field", "training_config"])
+def test_interpolation_in_an_override_is_refused(argv, field, value, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _run(argv, capsys)
+    assert rc == 2 and err == f"error: command line: {field}: {_not_plain(value)}\n"
+    assert not any(tmp_path.iterdir())
+
+
+def test_interpolation_in_a_family_file_is_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    family = (Path(__file__).resolve().parents[1] / "configs" / "dataset" / "objects_drop.yaml").read_text()
+    (tmp_path / "family.yaml").write_text(family.replace("\nspp: 8\n", "\nspp: ${oc.env:SPP}\n"))
+    rc, _, err = _run(["dataset", "generate", "family.yaml", "-o", "d", "--episodes", "1"], capsys)
+    assert rc == 2 and err == f"error: family.yaml: spp: {_not_plain('${oc.env:SPP}')}\n"
 

@@ -401,10 +401,10 @@ CASES = [
         "unknown field",
     ),
     (
-        "unresolvable_interpolation",
+        "interpolation",  # scenes are plain data: OmegaConf's ${...} is refused, never resolved
         "fps: ${frame_rate}\n",
         "fps",
-        "cannot resolve interpolation",
+        "expected a plain value, got '${frame_rate}': OmegaConf interpolation",
     ),
     # --- distributions --------------------------------------------------------------------
     (

@@ -3,7 +3,8 @@
 A scene is named either by a bundled config (``scene=dominoes`` or just ``dominoes``,
 from ``configs/scene/``) or by a YAML path. Overrides use Hydra's grammar:
 ``scene.seed=3``, ``scene.objects.0.physics.mass=2``, ``scene.gravity=[0,0,-3]``,
-``~scene.cameras`` (delete). Config groups (``scene=NAME``) go through Hydra's
+``~scene.cameras`` (delete). A scene is plain data: an OmegaConf interpolation
+(``${...}``) in a file or an override is refused. Config groups (``scene=NAME``) go through Hydra's
 ``compose``; value overrides are then applied to the composed config, so that a field the
 YAML left at its default can be set without Hydra's ``+`` prefix.
 """
@@ -31,7 +32,7 @@ from worldgen.scene.distributions import expand_counts, resolve
 from worldgen.scene.errors import SceneError
 from worldgen.scene.limits import MAX_YAML_DEPTH
 from worldgen.scene.schema import Scene
-from worldgen.scene.yaml_file import read_yaml
+from worldgen.scene.yaml_file import check_plain, read_yaml
 
 CONFIG_DIR = Path(os.environ.get("WORLDGEN_CONFIGS", Path(__file__).resolve().parents[2] / "configs"))
 _USER_FILE = "_file_"
@@ -127,10 +128,14 @@ def parse_overrides(items: Sequence[str]) -> list:
             raise SceneError(item.split("=")[0], f"override nested deeper than {MAX_YAML_DEPTH} levels "
                              "(MAX_YAML_DEPTH in worldgen/scene/limits.py)", "command line")
         try:
-            parsed.extend(parser.parse_overrides([item]))
+            override = parser.parse_overrides([item])
         except HydraException as err:
             reason = str(err).splitlines()[0]
             raise SceneError(item.split("=")[0], f"cannot parse override {item!r}: {reason}", "command line") from None
+        for o in override:
+            if not o.is_delete():
+                check_plain(o.value(), "command line", o.key_or_group)
+        parsed.extend(override)
     return parsed
 
 

@@ -6,6 +6,11 @@ event stream are checked against :mod:`worldgen.scene.limits`: nesting depth
 (``MAX_YAML_DEPTH``; PyYAML recurses once per level) and the number of values with every
 alias expanded (``MAX_YAML_NODES``; a "billion laughs" file of a few lines expands to
 billions). An alias to a value that contains it (a recursive structure) is refused too.
+
+A scene is plain data: a string holding ``${`` (an OmegaConf interpolation such as
+``${oc.env:HOME}`` or ``${.other_field}``, which OmegaConf would resolve when the config
+is composed: reading the environment, recursing, or doubling a string per level) is
+refused with the field that holds it, in files and overrides alike (:func:`check_plain`).
 """
 
 from __future__ import annotations
@@ -91,14 +96,31 @@ def check_structure(text: str, source: str) -> None:
                              f"{_where(event.start_mark)} (MAX_YAML_NODES in worldgen/scene/limits.py)", source)
 
 
+def check_plain(node: Any, source: str, path: str = "") -> None:
+    """Refuse an OmegaConf interpolation (a string holding ``${``) anywhere in ``node``
+    (a mapping, list or value read from YAML or an override), naming its field."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_plain(value, source, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            check_plain(value, source, f"{path}[{i}]")
+    elif isinstance(node, str) and "${" in node:
+        raise SceneError(path, f"expected a plain value, got {node!r}: OmegaConf interpolation (${{...}}) is not "
+                         "supported here; write the value itself", source)
+
+
 def read_yaml(path: Path, source: str) -> Any:
     """Parse a YAML file after :func:`check_structure`, reporting syntax errors with
-    their line and column; every failure is a one-line :class:`SceneError`."""
+    their line and column, and refuse interpolations (:func:`check_plain`); every
+    failure is a one-line :class:`SceneError`."""
     text = _read_text(path, source)
     try:
         check_structure(text, source)
-        return yaml.load(text, Loader=_StrictLoader)
+        node = yaml.load(text, Loader=_StrictLoader)
     except yaml.MarkedYAMLError as err:
         raise SceneError("", f"malformed YAML at {_where(err.problem_mark)}: {err.problem}", source) from None
     except yaml.YAMLError as err:
         raise SceneError("", f"malformed YAML: {str(err).splitlines()[0]}", source) from None
+    check_plain(node, source)
+    return node
