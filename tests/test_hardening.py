@@ -6,9 +6,9 @@ Classes: distribution parameters; sizes past the limits of :mod:`worldgen.scene.
 files that are not what they claim (binary, not UTF-8, nested thousands deep, alias
 bombs, textures and meshes that are not images and meshes); values that validate but
 make the simulation non-finite; scene names that would write outside the output folder;
-command-line flags; damaged datasets (truncated or edited shards, manifests that are not
-JSON or not manifests) in every command that reads one; OmegaConf interpolation in scene
-and family files and overrides.
+command-line flags (counts, sizes, non-finite numbers); damaged datasets (truncated or
+edited shards, manifests that are not JSON or not manifests) in every command that reads
+one; OmegaConf interpolation in scene and family files and overrides.
 """
 
 from __future__ import annotations
@@ -557,3 +557,37 @@ def test_interpolation_in_a_family_file_is_refused(tmp_path, monkeypatch, capsys
     rc, _, err = _run(["dataset", "generate", "family.yaml", "-o", "d", "--episodes", "1"], capsys)
     assert rc == 2 and err == f"error: family.yaml: spp: {_not_plain('${oc.env:SPP}')}\n"
 
+
+# --- command-line numbers ---------------------------------------------------------------
+GENERATE = ["dataset", "generate", "objects_drop", "-o", "d", "--episodes", "2"]
+FLAGS = [
+    ("workers_huge", GENERATE + ["--workers", "100000"],
+     "--workers: " + _limit("the number of worker processes", "100,000", "1,024", "MAX_WORKERS")),
+    ("workers_10e30", GENERATE + ["--workers", str(10**30)],
+     "--workers: " + _limit("the number of worker processes", "1e+30", "1,024", "MAX_WORKERS")),
+    ("workers_zero", GENERATE + ["--workers", "0"], "--workers: expected a whole number >= 1, got '0'"),
+    ("workers_negative", GENERATE + ["--workers=-4"], "--workers: expected a whole number >= 1, got '-4'"),
+    ("workers_inf", GENERATE + ["--workers", "inf"], "--workers: expected a whole number >= 1, got 'inf'"),
+    ("shard_size_zero", GENERATE + ["--shard-size", "0"], "--shard-size: expected a whole number >= 1, got '0'"),
+    ("shard_size_huge", GENERATE + ["--shard-size", "10000000"],
+     "--shard-size: expected a whole number from 1 to 1,000,000, got '10000000'"),
+    ("inspect_sample_negative", ["dataset", "inspect", "d", "--sample=-1"], "--sample: expected a whole number >= 0, got '-1'"),
+    ("error_origin_threshold_inf", ["eval", "error-origin", "--data", "d", "--threshold", "inf"],
+     "--threshold: expected a number of m/s in (0, 1,000,000,000], got inf"),
+    ("error_origin_threshold_nan", ["eval", "error-origin", "--data", "d", "--threshold", "nan"],
+     "--threshold: expected a number of m/s in (0, 1,000,000,000], got nan"),
+    ("error_origin_threshold_zero", ["eval", "error-origin", "--data", "d", "--threshold", "0"],
+     "--threshold: expected a number of m/s in (0, 1,000,000,000], got 0.0"),
+]
+
+
+@pytest.mark.parametrize("case,argv,expected", FLAGS, ids=[c[0] for c in FLAGS])
+def test_command_line_numbers(case, argv, expected, tmp_path, monkeypatch, capsys):
+    """Counts below 1, absurd sizes and non-finite numbers in flags: one line before any work."""
+    monkeypatch.chdir(tmp_path)
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "image.png")
+    rc, out, err = _run(argv, capsys)
+    assert (rc, out, err) == (2, "", f"error: command line: {expected}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image.png"]

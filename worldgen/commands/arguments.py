@@ -57,8 +57,9 @@ def load_run_config(items: list[str]) -> RunConfig:
     return config
 
 
-def parse_count(text: str | None, field: str, low: int, high: int = MAX_INT64) -> int | None:
-    """A whole-number option in [low, high] (None passes through); a SceneError otherwise."""
+def parse_count(text: str | None, field: str, low: int, high: int | None = MAX_INT64) -> int | None:
+    """A whole-number option in [low, high] (high None: no upper bound, for a value that a
+    limit of :mod:`worldgen.scene.limits` then checks; None passes through); a SceneError otherwise."""
     if text is None:
         return None
     try:
@@ -67,7 +68,7 @@ def parse_count(text: str | None, field: str, low: int, high: int = MAX_INT64) -
         value = None
     if value is None or value < low:
         raise SceneError(field, f"expected a whole number >= {low}, got {text!r}", "command line")
-    if value > high:
+    if high is not None and value > high:
         raise SceneError(field, f"expected a whole number from {low} to {high:,}, got {text!r}", "command line")
     return value
 

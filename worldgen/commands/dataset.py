@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from worldgen.commands.arguments import parse_count
 from worldgen.scene import SceneError
+from worldgen.scene.limits import MAX_EPISODES, MAX_WORKERS, check_at_most
 
 
 def add_dataset_parser(subparsers) -> None:
@@ -29,13 +31,14 @@ def add_dataset_parser(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="DIR", required=True, help="dataset folder")
     p.add_argument("--episodes", type=int, required=True, metavar="N", help="number of episodes")
     p.add_argument("--split", default="train", help="train (default), validation or test: which seed range")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="K",
-                   help="worker processes, one core each (default: all cores); more than one runs on Ray")
+    p.add_argument("--workers", metavar="K",
+                   help=f"worker processes, one core each, at most {MAX_WORKERS:,} (default: all cores); more than one "
+                   "runs on Ray")
     p.add_argument("--ray-address", metavar="ADDR", help="run on this Ray cluster instead of a private local Ray "
                    "instance: the address `ray start --head` prints (HEAD_IP:6379), auto, or ray://HEAD_IP:10001 (needs "
                    "ray[client]); a cluster with token authentication needs its token here (README: Generating on a Ray "
                    "cluster)")
-    p.add_argument("--shard-size", type=int, default=16, metavar="S", help="episodes per tar shard (default 16)")
+    p.add_argument("--shard-size", default="16", metavar="S", help="episodes per tar shard (default 16)")
     p.add_argument("--states-only", action="store_true",
                    help="simulate without rendering: episodes hold only trajectory, events, scene and reduced "
                    "metadata (for training a dynamics model; readers offer the 'state' modality only)")
@@ -47,7 +50,8 @@ def add_dataset_parser(subparsers) -> None:
                        "objects per frame, visibility, motion) and write DIR/inspect.json and DIR/inspect.png "
                        "(a contact sheet of random episodes).")
     p.add_argument("dataset", metavar="DIR")
-    p.add_argument("--sample", type=int, default=64, metavar="N", help="episodes the statistics look at (default 64)")
+    p.add_argument("--sample", default="64", metavar="N",
+                   help="episodes the statistics look at (default 64; 0: counts only)")
     p.add_argument("--verify", action="store_true", help="check every shard's sha256 against the manifest first")
     p.set_defaults(func=cmd_inspect)
 
@@ -65,9 +69,13 @@ def cmd_generate(args) -> int:
     from worldgen.dataset.family import load_family
     from worldgen.pipelines.dataset_generation import generate
 
+    workers = parse_count(args.workers, "--workers", 1, None) if args.workers is not None else \
+        min(os.cpu_count() or 1, MAX_WORKERS)
+    check_at_most(workers, MAX_WORKERS, "--workers", "the number of worker processes", "MAX_WORKERS", "command line")
+    shard_size = parse_count(args.shard_size, "--shard-size", 1, MAX_EPISODES)
     family, config, _ = load_family(args.family[0], args.family[1:])
-    report = generate(family, config, Path(args.output), args.episodes, split=args.split, workers=args.workers,
-                      ray_address=args.ray_address, shard_size=args.shard_size, progress=not args.quiet,
+    report = generate(family, config, Path(args.output), args.episodes, split=args.split, workers=workers,
+                      ray_address=args.ray_address, shard_size=shard_size, progress=not args.quiet,
                       states_only=args.states_only)
     print(report.summary())
     return 0
@@ -89,8 +97,9 @@ def _open(folder: str, verify: bool = False) -> Path:
 def cmd_inspect(args) -> int:
     from worldgen.dataset.inspect import inspect_dataset
 
+    sample = parse_count(args.sample, "--sample", 0, None)
     root = _open(args.dataset, args.verify)
-    text, _, _ = inspect_dataset(root, sample=args.sample)
+    text, _, _ = inspect_dataset(root, sample=sample)
     print(("all shard checksums match the manifest\n" if args.verify else "") + text)
     return 0
 

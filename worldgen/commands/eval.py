@@ -6,7 +6,8 @@ import dataclasses
 from pathlib import Path
 
 from worldgen.commands.arguments import CHECKPOINT_HELP, FLOW_HELP, load_engine, parse_count, parse_resolution
-from worldgen.scene.limits import MAX_EPISODES, MAX_FRAMES, MAX_SPP
+from worldgen.scene import SceneError
+from worldgen.scene.limits import MAX_EPISODES, MAX_FRAMES, MAX_MAGNITUDE, MAX_SPP
 
 
 def add_eval_parser(subparsers) -> None:
@@ -149,6 +150,9 @@ def cmd_eval_error_origin(args) -> int:
 
     episodes = parse_count(args.episodes, "--episodes", 1, MAX_EPISODES)
     frames = parse_count(args.frames, "--frames", 3, MAX_FRAMES)
+    if not 0 < args.threshold <= MAX_MAGNITUDE:  # NaN fails too
+        raise SceneError("--threshold", f"expected a number of m/s in (0, {MAX_MAGNITUDE:,.0f}], got {args.threshold}",
+                         "command line")
     engine, checkpoint = load_engine("learned", args.checkpoint, sleep=False, floor=False)
     report = error_origin_report(engine.model, args.data, episodes, frames, args.threshold)
     report["checkpoint"] = checkpoint
@@ -187,7 +191,6 @@ def cmd_eval_renderer(args) -> int:
 def _renderer(folder: str | None, flag: str):
     """The renderer folder given with ``flag`` (None: the shipped one); errors name the flag."""
     from worldgen.pipelines.generate import load_renderer
-    from worldgen.scene import SceneError
 
     try:
         return load_renderer(folder)

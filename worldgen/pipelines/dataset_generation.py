@@ -22,6 +22,7 @@ from worldgen.dataset.family import FamilySpec
 from worldgen.dataset.store import ALL, STATE, DatasetWriter, Episode
 from worldgen.pipelines.dataset_episode import generate_episode
 from worldgen.scene import SceneError
+from worldgen.scene.limits import MAX_WORKERS, check_at_most
 
 
 @dataclass
@@ -216,6 +217,7 @@ def generate(family: FamilySpec, config: dict, root: Path, episodes: int, split:
         raise SceneError("--episodes", f"expected 1 to {family.splits[split].size} (the size of split {split!r}), got {episodes}", "command line")
     if workers < 1 or shard_size < 1:
         raise SceneError("--workers" if workers < 1 else "--shard-size", "expected a whole number >= 1", "command line")
+    check_at_most(workers, MAX_WORKERS, "--workers", "the number of worker processes", "MAX_WORKERS", "command line")
     header = {"family": family.name, "config": config, "split": split,
               "first_seed": family.splits[split].first_seed, "dynamics": dynamics,
               "content": STATE if states_only else ALL}

@@ -39,6 +39,7 @@ MAX_SPP = 4096  # samples per pixel
 # Datasets
 MAX_EPISODES = 1_000_000  # episodes one evaluation command rolls out (a dataset: its split size)
 MAX_MANIFEST_BYTES = 256 << 20  # a dataset's manifest.json (1 million episodes: about 170 MB)
+MAX_WORKERS = 1_024  # worker processes (Ray actors of one CPU each) of one `dataset generate`
 
 # Numbers a state records per frame: position 3 + orientation 4 + two velocities 3 + 3
 # per body; position 3 + direction 3 + colour 3 + intensity 1 per light; per humanoid
