@@ -578,7 +578,10 @@ FLAGS = [
      "--threshold: expected a number of m/s in (0, 1,000,000,000], got nan"),
     ("error_origin_threshold_zero", ["eval", "error-origin", "--data", "d", "--threshold", "0"],
      "--threshold: expected a number of m/s in (0, 1,000,000,000], got 0.0"),
-]
+] + [(f"pose_fps_{value.strip('-')}{'_negative' if value.startswith('-') else ''}",
+      ["pose", "extract", "image.png", "-o", "p", f"--fps={value}"],
+      f"--fps: expected a number of frames per second from 0.001 to 1,000, got {float(value)}")
+     for value in ("inf", "nan", "0", "-2", "-inf", "1e-9", "4000", "1e400")]
 
 
 @pytest.mark.parametrize("case,argv,expected", FLAGS, ids=[c[0] for c in FLAGS])

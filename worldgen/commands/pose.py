@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worldgen.scene.limits import MAX_VIDEO_FPS
+
 
 def add_pose_parser(subparsers) -> None:
     """Add ``pose`` (with sub-command ``extract``) to the CLI's sub-parsers."""
@@ -22,7 +24,8 @@ def add_pose_parser(subparsers) -> None:
         "--threshold", type=float, default=0.5,
         help="a keypoint is valid when its visibility is at least this, in (0, 1] (default 0.5)",
     )
-    p.add_argument("--fps", type=float, default=30.0, help="frame rate of an image or image folder (default 30)")
+    p.add_argument("--fps", type=float, default=30.0,
+                   help=f"frame rate of an image or image folder, 0.001 to {MAX_VIDEO_FPS:,} (default 30)")
     p.set_defaults(func=cmd_pose_extract)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from worldgen.io.atomic import write_atomic
 from worldgen.scene.errors import SceneError
+from worldgen.scene.limits import MAX_VIDEO_FPS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm")
@@ -35,6 +36,11 @@ def extract_poses(source: Path, out: Path, threshold: float = 0.5, fps: float = 
     ``fps`` is the frame rate of images) and write the files of the module docstring into
     ``out``. Returns (frames with a person, frames, files written); user mistakes raise
     :class:`SceneError` (field ``INPUT``, ...)."""
+    if not 0 < threshold <= 1:
+        raise SceneError("--threshold", f"expected a number in (0, 1], got {threshold}", "command line")
+    if not 1 / 1000 <= fps <= MAX_VIDEO_FPS:  # NaN fails too; the video's rate is a fraction of denominator <= 1001
+        raise SceneError("--fps", f"expected a number of frames per second from 0.001 to {MAX_VIDEO_FPS:,}, got {fps}",
+                         "command line")
     import cv2  # here and below, imports that would slow down `worldgen --help`
 
     from control.pose_extract import PoseExtractor
@@ -42,10 +48,6 @@ def extract_poses(source: Path, out: Path, threshold: float = 0.5, fps: float = 
     from simulation.humanoid import COCO18_NAMES
     from worldgen.io.video import write_video
 
-    if not 0 < threshold <= 1:
-        raise SceneError("--threshold", f"expected a number in (0, 1], got {threshold}", "command line")
-    if not fps > 0:
-        raise SceneError("--fps", f"expected a number > 0, got {fps}", "command line")
     kind = _input_kind(source)
     fps = _video_fps(source) if kind == "video" else fps
     frames_json, maps = [], []

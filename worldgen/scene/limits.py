@@ -35,6 +35,7 @@ MAX_IMAGE_SIDE = 8192  # pixels, width or height
 MAX_IMAGE_PIXELS = 4096 * 4096  # width x height of one frame
 MAX_VIDEO_PIXELS = 100_000_000  # frames x width x height of one render (~100 bytes each in memory)
 MAX_SPP = 4096  # samples per pixel
+MAX_VIDEO_FPS = 1_000  # frames per second of a video made from images (pose extract --fps); mp4 drops frames past ~2,000
 
 # Datasets
 MAX_EPISODES = 1_000_000  # episodes one evaluation command rolls out (a dataset: its split size)
