@@ -15,11 +15,15 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     out = tmp_path / "eval"
     code = main(["eval", "renderer", "-o", str(out), "--checkpoint", str(tiny_renderer), "--steps", "1", "2",
                  "--regression", str(tiny_renderer), "--per-frame", str(tiny_renderer),
-                 "--data", str(tiny_renderer_data / "validation"), "--episodes", "2", "--frames", "6"])
+                 "--data", str(tiny_renderer_data / "validation"), "--episodes", "2", "--frames", "6", "--ablate"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "renderer_eval.json").read_text())
     assert list(report["variants"]) == ["diffusion 1 step", "diffusion 2 steps", "regression", "per-frame 2 steps",
-                                        "reference"]
+                                        "+ warped noise 2", "+ static locking 2", "warped + locking 2", "reference"]
+    variants = report["variants"]
+    assert variants["warped + locking 2"]["noise"] == "warped" and variants["warped + locking 2"]["lock"]
+    for mechanism in ("+ warped noise 2", "+ static locking 2", "warped + locking 2"):  # each steadies the frames
+        assert variants[mechanism]["all"]["warp_error"] < variants["diffusion 2 steps"]["all"]["warp_error"], mechanism
     assert report["episodes"] == {"objects_drop": 2} and report["frames"] == 6
     painted, reference = report["variants"]["diffusion 2 steps"]["all"], report["variants"]["reference"]["all"]
     assert 0 < painted["psnr_db"] < 60 and -1 <= painted["ssim"] <= 1 and painted["warp_error"] >= 0
@@ -37,7 +41,8 @@ class _Copier:
     def __init__(self, episode):
         self.episode, self.start = episode, 0
 
-    def paint(self, tokens, token_mask, controls, control_weights=None, steps=4, generator=None):
+    def paint(self, tokens, token_mask, controls, control_weights=None, steps=4, generator=None, noise=None, lock=None,
+              known=None):
         import torch
 
         frames = self.episode.rgb[self.start:self.start + tokens.shape[1]]

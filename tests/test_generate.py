@@ -17,6 +17,7 @@ import torch
 from worldgen.cli import main
 from worldgen.io.video import read_video
 from worldgen.pipelines.generate import GenerateOptions, load_renderer, paint_windows
+from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, clip_inputs, still_pixels
 
 SCENE = ["stacked_blocks", "--frames", "0:6", "-q"]
 
@@ -43,7 +44,7 @@ def test_zero_control_weights_paint_the_base_output(tiny_renderer):
         for p in renderer.model.control.parameters():
             p.normal_(std=0.05)
     rng = np.random.default_rng(0)
-    stack = rng.random((6, 18, 16, 16), dtype=np.float32)
+    stack = rng.random((6, len(RENDERER_CHANNELS), 16, 16), dtype=np.float32)
     tokens = rng.standard_normal((6, 3, renderer.model.config.token_features)).astype(np.float32)
     groups = renderer.model.config.control_groups
     off = paint_windows(renderer, stack, tokens, GenerateOptions(control_weights={g: 0.0 for g in groups}))
@@ -96,6 +97,41 @@ def test_warped_noise_moves_with_the_surfaces(tiny_renderer, tmp_path):
         assert main(["generate", *SCENE, "-o", str(out), "--checkpoint", str(tiny_renderer), "--noise", noise]) == 0
         warp_error[noise] = json.loads((out / "metrics.json").read_text())["summary"]["warp_error"]
     assert warp_error["warped"] < 0.5 * warp_error["independent"], warp_error
+
+
+def _still_scene_inputs():
+    """Renderer stack, tokens and exact flow of the first 6 frames of stacked_blocks at
+    16 x 16 (a still camera; the dropped blocks fall, the tower stands)."""
+    from renderer.pbr.render import RenderSettings
+    from simulation.engines import make_engine
+    from worldgen.pipelines.clip import render_controls
+    from worldgen.pipelines.render import RenderOptions, pick_camera
+    from worldgen.scene.loading import compose_config
+
+    config = compose_config("stacked_blocks")
+    trajectory = make_engine("pybullet").rollout(config.scene, num_frames=6)
+    camera = pick_camera(config, RenderOptions(resolution=(16, 16)))
+    rendered = render_controls(trajectory, camera, RenderSettings(rgb=False), frames=np.arange(6))
+    stack, tokens = clip_inputs(trajectory, np.arange(6), rendered)
+    return stack, tokens, rendered.flow
+
+
+def test_locking_paints_still_pixels_once_across_frames_and_windows(tiny_renderer):
+    renderer = load_renderer(str(tiny_renderer))
+    stack, tokens, flow = _still_scene_inputs()
+    still = still_pixels(stack, flow, 0, 6)
+    assert 0.3 < still.mean() < 0.99  # floor, tower and sky are still; the falling blocks are not
+    locked = paint_windows(renderer, stack, tokens, GenerateOptions(lock=True), flow=flow)
+    free = paint_windows(renderer, stack, tokens, GenerateOptions(), flow=flow)
+    # Identical in all 6 frames, across the boundary of the windows of 4 and 2 frames too.
+    assert all(np.array_equal(locked[t][:, still], locked[0][:, still]) for t in range(6))
+    assert np.abs(free[1:][:, :, still] - free[:1][:, :, still]).mean() > 1e-3  # which unlocked noise does not give
+    moving = ~still_pixels(stack, flow, 0, 4)
+    assert np.abs(locked[1:4][:, :, moving] - locked[:1][:, :, moving]).mean() > 1e-3  # the rest stays free
+    # A light that flickers relights the floor: nothing it reaches is still.
+    relit = stack.copy()
+    relit[2, -3:] *= 1.5
+    assert still_pixels(relit, flow, 0, 6).mean() < 0.3
 
 
 def _spoil(folder, how: str) -> None:

@@ -65,14 +65,15 @@ class VideoRenderer:
 
     def paint(self, tokens: torch.Tensor, token_mask: torch.Tensor, controls: torch.Tensor | None,
               control_weights: dict | None = None, steps: int = 4, generator: torch.Generator | None = None,
-              noise: torch.Tensor | None = None, size: tuple[int, int] | None = None) -> torch.Tensor:
+              noise: torch.Tensor | None = None, size: tuple[int, int] | None = None,
+              lock: torch.Tensor | None = None, known: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, 3, H, W) frames in [0, 1] (arguments: :func:`~renderer.diffusion.sampling.paint`);
         a regression renderer takes one step from zeros."""
         if self.objective == "regression" and noise is None:
             height, width = controls.shape[-2:] if controls is not None else size
             steps, noise = 1, torch.zeros(tokens.shape[:2] + (3, height, width))
         return paint(self.model, self.scheduler, tokens, token_mask, controls, control_weights, steps, generator, noise,
-                     size)
+                     size, lock, known)
 
 
 def _read_facts(path: Path) -> dict:

@@ -33,7 +33,8 @@ def make_scheduler(num_train_timesteps: int = 1000) -> DDIMScheduler:
 def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: torch.Tensor,
           controls: torch.Tensor | None = None, control_weights=None, steps: int = 4,
           generator: torch.Generator | None = None, noise: torch.Tensor | None = None,
-          size: tuple[int, int] | None = None) -> torch.Tensor:
+          size: tuple[int, int] | None = None, lock: torch.Tensor | None = None,
+          known: torch.Tensor | None = None) -> torch.Tensor:
     """Frames (B, T, 3, H, W) float32 in [0, 1] from ``steps`` DDIM steps of ``model``.
 
     tokens (B, T, S, F), token_mask (B, T, S), controls (B, T, C, H, W) or None and
@@ -41,7 +42,13 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
     The start is ``noise`` (B, T, 3, H, W) when given (e.g. flow-warped noise), else
     standard normal noise drawn from ``generator``; H and W come from ``noise``, else from
     ``controls``, else from ``size`` (height, width). Sets the scheduler's timesteps. Returns
-    the last x0 prediction mapped from [-1, 1] to [0, 1] and clamped."""
+    the last x0 prediction mapped from [-1, 1] to [0, 1] and clamped.
+
+    Static-region locking: ``lock`` (B, H, W) bool marks pixels whose surface and lighting
+    do not change over the clip. They share frame 0's noise, and at every step their x0
+    prediction is replaced by its mean over the frames (or by ``known`` (B, 3, H, W) in
+    [0, 1], the value painted there before, where it is not NaN), so they come out
+    identical in every frame while the rest keeps its full freedom."""
     if steps < 1:
         raise ValueError(f"steps: expected at least 1, got {steps}")
     B, T = tokens.shape[:2]
@@ -59,10 +66,19 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
         raise ValueError(f"noise: expected ({B}, {T}, 3, H, W), got {tuple(noise.shape)}")
     scheduler.set_timesteps(steps)
     x = noise.to(torch.float32) * scheduler.init_noise_sigma
+    if lock is not None:
+        lock = lock.to(device).bool()[:, None, None]  # (B, 1, 1, H, W)
+        x = torch.where(lock, x[:, :1], x)
+        known = None if known is None else known.to(device, torch.float32)[:, None] * 2 - 1
     x0 = x
     for t in scheduler.timesteps:
         t = int(t)
         x0 = model(x, torch.full((B,), t, device=device), tokens, token_mask, controls, control_weights)
+        if lock is not None:
+            shared = x0.mean(dim=1, keepdim=True)
+            if known is not None:
+                shared = torch.where(torch.isnan(known), shared, known)
+            x0 = torch.where(lock, shared, x0)
         x = scheduler.step(x0, t, x).prev_sample
     return ((x0.float() + 1) / 2).clamp(0, 1)
 

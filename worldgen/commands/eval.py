@@ -103,6 +103,9 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--episodes", default="8", metavar="N", help="episodes per folder (default: 8)")
     p.add_argument("--frames", default="16", metavar="N", help="frames per episode (default: 16)")
     p.add_argument("--seed", default="0", metavar="S", help="seed of the painting noise (default: 0)")
+    p.add_argument("--ablate", action="store_true",
+                   help="also paint with each coherence mechanism of `generate` at the last of --steps: warped noise, "
+                   "static locking, and both together")
     p.set_defaults(func=cmd_eval_renderer)
 
 
@@ -176,6 +179,11 @@ def cmd_eval_renderer(args) -> int:
     if args.per_frame:
         variants.append(Variant(f"per-frame {steps[-1]} steps", _renderer(args.per_frame, "--per-frame"), steps[-1],
                                 args.per_frame))
+    if args.ablate:
+        n = steps[-1]
+        variants += [Variant(f"+ warped noise {n}", diffusion, n, args.checkpoint, noise="warped"),
+                     Variant(f"+ static locking {n}", diffusion, n, args.checkpoint, lock=True),
+                     Variant(f"warped + locking {n}", diffusion, n, args.checkpoint, noise="warped", lock=True)]
     variants.append(Variant("reference"))
     held_out = [e for root in args.data for e in load_held_out(root, episodes, frames)]
     report = evaluate_renderers(variants, held_out, parse_count(args.seed, "--seed", 0))

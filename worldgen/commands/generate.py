@@ -26,6 +26,9 @@ def add_generate_parser(subparsers) -> None:
     p.add_argument("--noise", default="independent", metavar="KIND",
                    help="painting noise: independent (per window, the default) or warped (one noise moved along the "
                    "exact flow, so detail travels with the surfaces)")
+    p.add_argument("--lock-static", action="store_true",
+                   help="paint the pixels whose surface and lighting do not change once per window and hold them "
+                   "(shadows moving over a still surface are held too)")
     p.add_argument("--control-weight", nargs="+", action="extend", metavar="NAME=W",
                    help="weight of a control (depth, skeleton, segmentation, normal, flow, material, shading; default "
                    "1 each), e.g. "
@@ -51,6 +54,7 @@ def cmd_generate(args) -> int:
         control_weights=parse_control_weights(args.control_weight), camera=args.camera,
         resolution=parse_resolution(args.resolution), frames=args.frames, reference=args.reference,
         spp=parse_count(args.spp, "--spp", 1, MAX_SPP), pose_from=args.pose_from, noise=args.noise,
+        lock=args.lock_static,
     )
     out = Path(args.output) if args.output else Path("out") / f"{config.scene.name}_generated"
     report = generate(config, out, options, progress=not args.quiet)

@@ -11,7 +11,7 @@ frames themselves: the floor that E_warp and temporal variance cannot go below w
 smoothing what the reference shows.
 
 ``renderer_eval.json``: ``{"format": "worldgen.eval_renderer/1", "episodes": {family: n},
-"frames": T, "variants": {name: {"checkpoint", "steps", "families": {family: {metric:
+"frames": T, "variants": {name: {"checkpoint", "steps", "noise", "lock", "families": {family: {metric:
 mean}}, "all": {metric: mean}, "seconds_per_frame"}}, "goals": {...} or null}``."""
 
 from __future__ import annotations
@@ -31,33 +31,38 @@ GOAL_FAMILY = "objects_drop"
 
 @dataclass
 class Variant:
-    """A row of the table: a renderer folder painted with ``steps`` sampling steps, or the
-    reference (``renderer`` None)."""
+    """A row of the table: a renderer folder painted with ``steps`` sampling steps,
+    ``noise`` (independent | warped) and static-region ``lock``
+    (:class:`~worldgen.pipelines.generate.GenerateOptions`), or the reference (``renderer`` None)."""
 
     name: str
     renderer: object | None = None
     steps: int = 4
     checkpoint: str | None = None
+    noise: str = "independent"
+    lock: bool = False
 
 
 @dataclass
 class HeldOut:
     """One held-out episode: the reference frames (T, 3, H, W) in [0, 1], its renderer
-    stack (T, 18, H, W) (:mod:`worldgen.pipelines.renderer_inputs`), state tokens (T, S, F), exact forward flow (T, 2, H, W) px with occlusion
-    (T, H, W), instance ids (T, H, W) and their names."""
+    stack (T, 21, H, W) (:mod:`worldgen.pipelines.renderer_inputs`), state tokens (T, S,
+    F), the exact flow of the frames (a :class:`control.flow.Flow`: forward and backward,
+    (T, 2, H, W) px, with occlusion (T, H, W); the last frame's forward flow and the
+    first's backward flow leave the clip), instance ids (T, H, W) and their names."""
 
     family: str
     rgb: np.ndarray
     controls: np.ndarray
     tokens: np.ndarray
-    flow: np.ndarray
-    occluded: np.ndarray
+    flow: object
     instance: np.ndarray
     names: dict[int, str]
 
 
 def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]:
     """The first ``episodes`` episodes of the dataset folder ``root``, cut to ``frames``."""
+    from control.flow import Flow
     from simulation.instances import InstanceTable
     from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
     from worldgen.pipelines.renderer_inputs import renderer_stack
@@ -79,12 +84,14 @@ def load_held_out(root: str | Path, episodes: int, frames: int) -> list[HeldOut]
         height, width = item["rgb"].shape[-2:]
         K, world_to_camera = item["K"][0].double().numpy(), item["world_to_camera"][window].double().numpy()
         tokens = state_tokens(trajectory, np.arange(frames), K, world_to_camera, width, height)
-        flow, occluded = item["forward_flow"][window].numpy().copy(), item["forward_occluded"][window].numpy().copy()
-        flow[-1], occluded[-1] = 0, True  # the flow leaves the clip
+        flow = Flow(*(item[k][window].numpy().copy() for k in ("forward_flow", "backward_flow", "forward_occluded",
+                                                                  "backward_occluded")))
+        flow.forward[-1], flow.forward_occluded[-1] = 0, True  # the flow leaves the clip
+        flow.backward[0], flow.backward_occluded[0] = 0, True
         instance = item["segmentation"][window].numpy()
         stack = renderer_stack(trajectory, np.arange(frames), item["controls"][window].numpy(), instance,
                                item["depth"][window, 0].numpy(), item["normal"][window].numpy(), K, world_to_camera)
-        held_out.append(HeldOut(family, item["rgb"][window].numpy(), stack, tokens, flow, occluded, instance,
+        held_out.append(HeldOut(family, item["rgb"][window].numpy(), stack, tokens, flow, instance,
                                 dict(enumerate(InstanceTable.of(trajectory).names))))
     return held_out
 
@@ -109,16 +116,19 @@ def evaluate_renderers(variants: list[Variant], held_out: list[HeldOut], seed: i
             else:
                 start = time.perf_counter()
                 painted = paint_windows(variant.renderer, episode.controls, episode.tokens,
-                                        GenerateOptions(steps=variant.steps, seed=seed))
+                                        GenerateOptions(steps=variant.steps, seed=seed, noise=variant.noise,
+                                                        lock=variant.lock),
+                                        flow=episode.flow)
                 painting += time.perf_counter() - start
                 frames = to_uint8(painted.transpose(0, 2, 3, 1))
-            flow = FlowFile("exact", episode.flow, episode.occluded, None, None, episode.instance.astype(np.int64),
-                            episode.names)
+            flow = FlowFile("exact", episode.flow.forward, episode.flow.forward_occluded, None, None,
+                            episode.instance.astype(np.int64), episode.names)
             summary = evaluate(frames, flow, None if variant.renderer is None else reference)["summary"]
             rows.setdefault(episode.family, []).append({k: summary.get(k) for k in METRICS})
         families = {family: _means(records) for family, records in rows.items()}
         report["variants"][variant.name] = {
             "checkpoint": variant.checkpoint, "steps": None if variant.renderer is None else variant.steps,
+            "noise": variant.noise, "lock": variant.lock,
             "families": families, "all": _means([r for records in rows.values() for r in records]),
             "seconds_per_frame": painting / (len(held_out) * report["frames"]) if variant.renderer else None,
         }

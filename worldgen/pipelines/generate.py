@@ -7,7 +7,8 @@ shorter), so N frames in give exactly N frames out. The painting noise comes fro
 ``seed``: independent per window (``noise="independent"``), or drawn once for the whole
 video and moved along the exact flow from frame to frame (``noise="warped"``,
 :mod:`renderer.diffusion.noise_warp`), so that sampled detail travels with the surfaces
-instead of shimmering in place. Written into the output folder (every file through a
+instead of shimmering in place. With ``lock`` the pixels whose surface and lighting do not
+change are painted once and held (static-region locking, :func:`paint_windows`). Written into the output folder (every file through a
 temporary name): ``video.mp4`` (the painted frames), ``depth.mp4``, ``skeleton.mp4``,
 ``segmentation.mp4``, ``normals.mp4`` (the controls), ``side_by_side.mp4`` (reference when
 rendered | depth map | skeleton map | painted), ``controls.npz`` (:mod:`control.stack`),
@@ -49,6 +50,7 @@ class GenerateOptions:
     spp: int = 16  # samples per pixel of the reference
     pose_from: str | None = None  # a video whose poses (mediapipe) replace the skeleton map
     noise: str = "independent"  # independent (per window) | warped (along the exact flow)
+    lock: bool = False  # paint the pixels whose surface and lighting are still once per window
 
 
 @dataclass
@@ -144,26 +146,38 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
     """(T, 3, H, W) float32 frames in [0, 1] painted in consecutive windows of the
     renderer's clip length. ``stack`` (T, 21, H, W): the renderer stack
     (:mod:`worldgen.pipelines.renderer_inputs`); ``tokens`` (T, S, F); ``flow``: the exact
-    :class:`control.flow.Flow` of the frames, needed for ``options.noise == "warped"``."""
+    :class:`control.flow.Flow` of the frames, needed for ``options.noise == "warped"`` and
+    ``options.lock``. With ``options.lock`` the still pixels of each window
+    (:func:`~worldgen.pipelines.renderer_inputs.still_pixels`) are painted once for the
+    window, and those still since the previous window keep the value painted there."""
     from tqdm import tqdm
 
-    from worldgen.pipelines.renderer_inputs import channels_for, end_window
+    from worldgen.pipelines.renderer_inputs import channels_for, end_window, still_pixels
 
     T = len(stack)
     length = painter.clip_length
     weights = options.control_weights or None
     channels = list(painter.model.config.control_channels)
-    stack = channels_for(stack, channels)
+    inputs = channels_for(stack, channels)
+    if (options.noise == "warped" or options.lock) and flow is None:
+        raise ValueError("warped noise and locking need the exact flow of the frames")
     noise = _warped_noise(flow, options.seed) if options.noise == "warped" else None
     out = []
     windows = range(0, T, length)
     for index, begin in enumerate(tqdm(windows, desc="paint", unit="window", disable=not progress)):
-        window = end_window(torch.from_numpy(stack[begin:begin + length]).clone(), channels)
-        features = torch.from_numpy(tokens[begin:begin + length])
+        end = min(begin + length, T)
+        window = end_window(torch.from_numpy(inputs[begin:end]).clone(), channels)
+        features = torch.from_numpy(tokens[begin:end])
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + index)
+        lock = known = None
+        if options.lock:
+            lock = torch.from_numpy(still_pixels(stack, flow, begin, end))[None]
+            if out:
+                carried = still_pixels(stack, flow, begin - 1, end)
+                known = torch.from_numpy(np.where(carried, out[-1][-1], np.nan).astype(np.float32))[None]
         frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],
-                               weights, options.steps, generator,
-                               None if noise is None else noise[None, begin:begin + length])
+                               weights, options.steps, generator, None if noise is None else noise[None, begin:end],
+                               lock=lock, known=known)
         out.append(frames[0].numpy())
     return np.concatenate(out)
 
@@ -172,8 +186,6 @@ def _warped_noise(flow, seed: int) -> torch.Tensor:
     """(T, 3, H, W) noise of the whole video moved along ``flow`` (a control.flow.Flow)."""
     from renderer.diffusion.noise_warp import warped_noise
 
-    if flow is None:
-        raise ValueError("warped noise needs the exact flow of the frames")
     arrays = [torch.from_numpy(np.asarray(a)) for a in (flow.forward, flow.forward_occluded, flow.backward,
                                                          flow.backward_occluded)]
     return warped_noise(*arrays, generator=torch.Generator().manual_seed(seed))

@@ -116,6 +116,24 @@ def clip_inputs(trajectory: Trajectory, frames: np.ndarray, rendered) -> tuple[n
     return stack, tokens
 
 
+STILL_FLOW = 1e-3  # px: a pixel whose flow is below this (and not occluded) sees the same surface point next frame
+STILL_SHADING = 0.5 / 255  # the unshadowed shading may change by less than this and the pixel still counts as lit alike
+
+
+def still_pixels(stack: np.ndarray, flow, begin: int, end: int) -> np.ndarray:
+    """(H, W) bool: the pixels that see the same surface point, lit alike (the same
+    unshadowed shading, :func:`shading_maps`), in every frame ``begin .. end - 1``; ``stack``
+    (T, 21, H, W) the renderer stack, ``flow`` the frames' :class:`control.flow.Flow`. Shadows
+    are not in the shading: a moving object's shadow on a still floor is locked out of view."""
+    if end - begin < 2:
+        return np.zeros(stack.shape[-2:], bool)
+    moves = np.abs(flow.forward[begin:end - 1]).max(axis=(0, 1)) >= STILL_FLOW
+    occluded = flow.forward_occluded[begin:end - 1].any(axis=0)
+    shading = stack[begin:end, -len(SHADING_CHANNELS):]
+    relit = (shading.max(axis=0) - shading.min(axis=0)).max(axis=0) >= STILL_SHADING
+    return ~(moves | occluded | relit)
+
+
 def end_window(window, channels=RENDERER_CHANNELS):
     """Mark the flow of a window's last frame as leaving the window (0, all occluded), in
     place; ``window`` (T, C, H, W) array or tensor with ``channels`` named; returns it."""
