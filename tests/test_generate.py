@@ -76,6 +76,7 @@ def test_poses_from_a_real_video_drive_the_skeleton_map(tiny_renderer, tmp_path)
     ([], ["--resolution", "18x18"], "--resolution: the renderer paints sizes in multiples of 4 pixels"),
     ([], ["--control-weight", "dpeth=1"], "--control-weight: unknown control 'dpeth'; expected one of depth"),
     ([], ["--control-weight", "depth=x"], "--control-weight: expected NAME=WEIGHT"),
+    ([], ["--control-weight", "depth=1e300"], "--control-weight: expected NAME=WEIGHT with a number from 0 to 100"),
     ([], ["--pose-from", "/no/such.mp4"], "--pose-from: no such video file"),
     (["renderer=unreal"], [], "renderer: expected one of diffusion, pbr"),
     ([], ["--noise", "wobbly"], "--noise: expected one of independent, warped, got 'wobbly'"),

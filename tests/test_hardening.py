@@ -116,7 +116,7 @@ SIZES = [
     ("duration_of_ages", "duration: 1.0e+300\n",
      "duration: " + _limit("the number of frames", "2.4e+301", "100,000", "MAX_FRAMES")),
     ("frame_rate_past_floats", f"fps: {10**400}\n",
-     "fps: " + _limit("the frame rate (frames per second)", "more than 1e308", "10,000", "MAX_PHYSICS_HZ")),
+     "fps: " + _limit("the frame rate (frames per second)", "more than 1e308", "1,000", "MAX_VIDEO_FPS")),
     ("physics_rate", "fps: 1\nphysics_hz: 1000000\nnum_frames: 2\n",
      "physics_hz: " + _limit("the physics rate (steps per second)", "1,000,000", "10,000", "MAX_PHYSICS_HZ")),
     ("physics_steps", "fps: 10\nphysics_hz: 10000\nnum_frames: 20000\n",

@@ -31,6 +31,7 @@ from worldgen.scene import RunConfig, SceneError
 
 RENDERERS = ("diffusion", "pbr")
 NOISES = ("independent", "warped")
+MAX_CONTROL_WEIGHT = 100.0  # ControlNet conditioning scales past a few only saturate; far past this they overflow
 DEFAULT_RENDERER = Path(__file__).resolve().parents[2] / "checkpoints" / "renderer"
 
 
@@ -199,11 +200,11 @@ def parse_control_weights(items: list[str] | None) -> dict[str, float]:
         name, _, value = item.partition("=")
         try:
             weights[name] = float(value)
-            if not np.isfinite(weights[name]) or weights[name] < 0:
+            if not 0 <= weights[name] <= MAX_CONTROL_WEIGHT:  # NaN fails too
                 raise ValueError
         except ValueError:
-            raise SceneError("--control-weight", f"expected NAME=WEIGHT with a number >= 0, such as depth=0.5, got "
-                             f"{item!r}", "command line") from None
+            raise SceneError("--control-weight", f"expected NAME=WEIGHT with a number from 0 to {MAX_CONTROL_WEIGHT:g}, "
+                             f"such as depth=0.5, got {item!r}", "command line") from None
     return weights
 
 

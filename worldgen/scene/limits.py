@@ -35,7 +35,7 @@ MAX_IMAGE_SIDE = 8192  # pixels, width or height
 MAX_IMAGE_PIXELS = 4096 * 4096  # width x height of one frame
 MAX_VIDEO_PIXELS = 100_000_000  # frames x width x height of one render (~100 bytes each in memory)
 MAX_SPP = 4096  # samples per pixel
-MAX_VIDEO_FPS = 1_000  # frames per second of a video made from images (pose extract --fps); mp4 drops frames past ~2,000
+MAX_VIDEO_FPS = 1_000  # frames per second of a scene and of a video made from images (pose extract --fps); mp4 drops frames past ~2,000
 
 # Datasets
 MAX_EPISODES = 1_000_000  # episodes one evaluation command rolls out (a dataset: its split size)
@@ -79,7 +79,7 @@ def check_scene_size(scene) -> None:
         for i, item in enumerate(getattr(scene, group)):
             check_at_most(len(item.keyframes or ()), MAX_KEYFRAMES, f"{group}[{i}].keyframes", "the number of keyframes",
                           "MAX_KEYFRAMES")
-    check_at_most(scene.fps, MAX_PHYSICS_HZ, "fps", "the frame rate (frames per second)", "MAX_PHYSICS_HZ")
+    check_at_most(scene.fps, MAX_VIDEO_FPS, "fps", "the frame rate (frames per second)", "MAX_VIDEO_FPS")
     check_at_most(scene.physics_hz, MAX_PHYSICS_HZ, "physics_hz", "the physics rate (steps per second)", "MAX_PHYSICS_HZ")
     length = "num_frames" if scene.num_frames is not None else "duration"
     frames = _frame_count(scene)
