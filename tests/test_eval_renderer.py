@@ -19,10 +19,12 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "renderer_eval.json").read_text())
     assert list(report["variants"]) == ["diffusion 1 step", "diffusion 2 steps", "regression", "per-frame 2 steps",
-                                        "+ warped noise 2", "+ static locking 2", "warped + locking 2", "reference"]
+                                        "+ warped noise 2", "+ static locking 2", "+ frame buffer 2", "all together 2",
+                                        "reference"]
     variants = report["variants"]
-    assert variants["warped + locking 2"]["noise"] == "warped" and variants["warped + locking 2"]["lock"]
-    for mechanism in ("+ warped noise 2", "+ static locking 2", "warped + locking 2"):  # each steadies the frames
+    together = variants["all together 2"]
+    assert together["noise"] == "warped" and together["lock"] and together["context"] == 1
+    for mechanism in ("+ warped noise 2", "+ static locking 2", "all together 2"):  # each steadies the frames
         assert variants[mechanism]["all"]["warp_error"] < variants["diffusion 2 steps"]["all"]["warp_error"], mechanism
     assert report["episodes"] == {"objects_drop": 2} and report["frames"] == 6
     painted, reference = report["variants"]["diffusion 2 steps"]["all"], report["variants"]["reference"]["all"]

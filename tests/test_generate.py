@@ -80,6 +80,7 @@ def test_poses_from_a_real_video_drive_the_skeleton_map(tiny_renderer, tmp_path)
     ([], ["--pose-from", "/no/such.mp4"], "--pose-from: no such video file"),
     (["renderer=unreal"], [], "renderer: expected one of diffusion, pbr"),
     ([], ["--noise", "wobbly"], "--noise: expected one of independent, warped, got 'wobbly'"),
+    ([], ["--context", "4"], "--context: expected a number of frames from 0 to 3 (the renderer paints windows of 4), got 4"),
 ])
 def test_generate_mistakes_are_one_line_errors(tiny_renderer, tmp_path, capsys, overrides, flags, message):
     code = main(["generate", SCENE[0], *overrides, *SCENE[1:], "-o", str(tmp_path / "out"),
@@ -133,6 +134,29 @@ def test_locking_paints_still_pixels_once_across_frames_and_windows(tiny_rendere
     relit = stack.copy()
     relit[2, -3:] *= 1.5
     assert still_pixels(relit, flow, 0, 6).mean() < 0.3
+
+
+@pytest.mark.parametrize("frames", [4, 6, 11])
+def test_continuation_windows_read_the_frames_painted_before(tiny_renderer, frames):
+    """With --context K every window after the first holds the last K painted frames as known
+    and paints after them: N frames in give N out, the first window is as without context,
+    and what a later window paints depends on what the earlier one painted."""
+    renderer = load_renderer(str(tiny_renderer))
+    with torch.no_grad():  # attention as after training, so that frames can read each other
+        for p in renderer.model.parameters():
+            p.add_(torch.randn_like(p), alpha=0.05)
+    rng = np.random.default_rng(0)
+    stack = rng.random((frames, len(RENDERER_CHANNELS), 16, 16), dtype=np.float32)
+    tokens = rng.standard_normal((frames, 3, renderer.model.config.token_features)).astype(np.float32)
+    plain = paint_windows(renderer, stack, tokens, GenerateOptions())
+    buffered = paint_windows(renderer, stack, tokens, GenerateOptions(context=2))
+    assert plain.shape == buffered.shape == (frames, 3, 16, 16)
+    np.testing.assert_array_equal(buffered[:4], plain[:4])
+    if frames > 4:
+        altered = tokens.copy()
+        altered[:2] += 1  # changes what the first window paints, not the later windows' own inputs
+        assert np.abs(paint_windows(renderer, stack, altered, GenerateOptions(context=2))[4:] - buffered[4:]).max() > 1e-6
+        np.testing.assert_array_equal(paint_windows(renderer, stack, altered, GenerateOptions())[4:], plain[4:])
 
 
 def _spoil(folder, how: str) -> None:

@@ -44,11 +44,16 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
     ``controls``, else from ``size`` (height, width). Sets the scheduler's timesteps. Returns
     the last x0 prediction mapped from [-1, 1] to [0, 1] and clamped.
 
+    Known values: ``known`` (B, T, 3, H, W) in [0, 1], NaN where free (e.g. the frames of the
+    previous window a continuation sees as context): at every step the x0 prediction is
+    replaced by them where given, so the free frames are sampled around them (temporal
+    attention carries identity and colour over).
+
     Static-region locking: ``lock`` (B, H, W) bool marks pixels whose surface and lighting
     do not change over the clip. They share frame 0's noise, and at every step their x0
-    prediction is replaced by its mean over the frames (or by ``known`` (B, 3, H, W) in
-    [0, 1], the value painted there before, where it is not NaN), so they come out
-    identical in every frame while the rest keeps its full freedom."""
+    prediction is replaced by one value for all frames: the known one where a frame has it,
+    else the mean over the frames; so they come out identical in every frame while the
+    rest keeps its full freedom."""
     if steps < 1:
         raise ValueError(f"steps: expected at least 1, got {steps}")
     B, T = tokens.shape[:2]
@@ -66,18 +71,24 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
         raise ValueError(f"noise: expected ({B}, {T}, 3, H, W), got {tuple(noise.shape)}")
     scheduler.set_timesteps(steps)
     x = noise.to(torch.float32) * scheduler.init_noise_sigma
+    anchor = None
+    if known is not None:
+        known = known.to(device, torch.float32) * 2 - 1
+        given = ~torch.isnan(known)
+        anchor = torch.where(given, known, 0).sum(1, keepdim=True) / given.sum(1, keepdim=True)  # NaN: never known
     if lock is not None:
         lock = lock.to(device).bool()[:, None, None]  # (B, 1, 1, H, W)
         x = torch.where(lock, x[:, :1], x)
-        known = None if known is None else known.to(device, torch.float32)[:, None] * 2 - 1
     x0 = x
     for t in scheduler.timesteps:
         t = int(t)
         x0 = model(x, torch.full((B,), t, device=device), tokens, token_mask, controls, control_weights)
+        if known is not None:
+            x0 = torch.where(given, known, x0)
         if lock is not None:
             shared = x0.mean(dim=1, keepdim=True)
-            if known is not None:
-                shared = torch.where(torch.isnan(known), shared, known)
+            if anchor is not None:
+                shared = torch.where(torch.isnan(anchor), shared, anchor)
             x0 = torch.where(lock, shared, x0)
         x = scheduler.step(x0, t, x).prev_sample
     return ((x0.float() + 1) / 2).clamp(0, 1)

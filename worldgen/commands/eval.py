@@ -105,7 +105,8 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--seed", default="0", metavar="S", help="seed of the painting noise (default: 0)")
     p.add_argument("--ablate", action="store_true",
                    help="also paint with each coherence mechanism of `generate` at the last of --steps: warped noise, "
-                   "static locking, and both together")
+                   "static locking, a frame buffer of a quarter window (--context; it acts only with --frames longer "
+                   "than the renderer's window), and all together")
     p.set_defaults(func=cmd_eval_renderer)
 
 
@@ -181,9 +182,12 @@ def cmd_eval_renderer(args) -> int:
                                 args.per_frame))
     if args.ablate:
         n = steps[-1]
+        context = diffusion.clip_length // 4
         variants += [Variant(f"+ warped noise {n}", diffusion, n, args.checkpoint, noise="warped"),
                      Variant(f"+ static locking {n}", diffusion, n, args.checkpoint, lock=True),
-                     Variant(f"warped + locking {n}", diffusion, n, args.checkpoint, noise="warped", lock=True)]
+                     Variant(f"+ frame buffer {n}", diffusion, n, args.checkpoint, context=context),
+                     Variant(f"all together {n}", diffusion, n, args.checkpoint, noise="warped", lock=True,
+                             context=context)]
     variants.append(Variant("reference"))
     held_out = [e for root in args.data for e in load_held_out(root, episodes, frames)]
     report = evaluate_renderers(variants, held_out, parse_count(args.seed, "--seed", 0))

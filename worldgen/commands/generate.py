@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from worldgen.commands.arguments import CHECKPOINT_HELP, add_scene_arguments, load_run_config, parse_count, parse_resolution
-from worldgen.scene.limits import MAX_SPP
+from worldgen.scene.limits import MAX_FRAMES, MAX_SPP
 
 
 def add_generate_parser(subparsers) -> None:
@@ -29,6 +29,9 @@ def add_generate_parser(subparsers) -> None:
     p.add_argument("--lock-static", action="store_true",
                    help="paint the pixels whose surface and lighting do not change once per window and hold them "
                    "(shadows moving over a still surface are held too)")
+    p.add_argument("--context", default="0", metavar="K",
+                   help="frames of the previous window each later window sees, already painted (a frame buffer: "
+                   "identity and colour carry over; default 0)")
     p.add_argument("--control-weight", nargs="+", action="extend", metavar="NAME=W",
                    help="weight of a control (depth, skeleton, segmentation, normal, flow, material, shading; default "
                    "1 each), e.g. "
@@ -54,7 +57,7 @@ def cmd_generate(args) -> int:
         control_weights=parse_control_weights(args.control_weight), camera=args.camera,
         resolution=parse_resolution(args.resolution), frames=args.frames, reference=args.reference,
         spp=parse_count(args.spp, "--spp", 1, MAX_SPP), pose_from=args.pose_from, noise=args.noise,
-        lock=args.lock_static,
+        lock=args.lock_static, context=parse_count(args.context, "--context", 0, MAX_FRAMES),
     )
     out = Path(args.output) if args.output else Path("out") / f"{config.scene.name}_generated"
     report = generate(config, out, options, progress=not args.quiet)

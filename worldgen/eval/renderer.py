@@ -11,7 +11,7 @@ frames themselves: the floor that E_warp and temporal variance cannot go below w
 smoothing what the reference shows.
 
 ``renderer_eval.json``: ``{"format": "worldgen.eval_renderer/1", "episodes": {family: n},
-"frames": T, "variants": {name: {"checkpoint", "steps", "noise", "lock", "families": {family: {metric:
+"frames": T, "variants": {name: {"checkpoint", "steps", "noise", "lock", "context", "families": {family: {metric:
 mean}}, "all": {metric: mean}, "seconds_per_frame"}}, "goals": {...} or null}``."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ GOAL_FAMILY = "objects_drop"
 @dataclass
 class Variant:
     """A row of the table: a renderer folder painted with ``steps`` sampling steps,
-    ``noise`` (independent | warped) and static-region ``lock``
+    ``noise`` (independent | warped), static-region ``lock`` and ``context`` frames
     (:class:`~worldgen.pipelines.generate.GenerateOptions`), or the reference (``renderer`` None)."""
 
     name: str
@@ -41,6 +41,7 @@ class Variant:
     checkpoint: str | None = None
     noise: str = "independent"
     lock: bool = False
+    context: int = 0
 
 
 @dataclass
@@ -117,7 +118,7 @@ def evaluate_renderers(variants: list[Variant], held_out: list[HeldOut], seed: i
                 start = time.perf_counter()
                 painted = paint_windows(variant.renderer, episode.controls, episode.tokens,
                                         GenerateOptions(steps=variant.steps, seed=seed, noise=variant.noise,
-                                                        lock=variant.lock),
+                                                        lock=variant.lock, context=variant.context),
                                         flow=episode.flow)
                 painting += time.perf_counter() - start
                 frames = to_uint8(painted.transpose(0, 2, 3, 1))
@@ -128,7 +129,7 @@ def evaluate_renderers(variants: list[Variant], held_out: list[HeldOut], seed: i
         families = {family: _means(records) for family, records in rows.items()}
         report["variants"][variant.name] = {
             "checkpoint": variant.checkpoint, "steps": None if variant.renderer is None else variant.steps,
-            "noise": variant.noise, "lock": variant.lock,
+            "noise": variant.noise, "lock": variant.lock, "context": variant.context,
             "families": families, "all": _means([r for records in rows.values() for r in records]),
             "seconds_per_frame": painting / (len(held_out) * report["frames"]) if variant.renderer else None,
         }

@@ -52,6 +52,7 @@ class GenerateOptions:
     pose_from: str | None = None  # a video whose poses (mediapipe) replace the skeleton map
     noise: str = "independent"  # independent (per window) | warped (along the exact flow)
     lock: bool = False  # paint the pixels whose surface and lighting are still once per window
+    context: int = 0  # frames of the previous window each window after the first sees, painted
 
 
 @dataclass
@@ -99,6 +100,7 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     size = options.resolution or ((painter.sample_size,) * 2 if painter else None)
     if painter is not None:
         _check_weights(options.control_weights, painter.model.config.control_groups)
+        _check_context(options.context, painter.clip_length)
         patch = painter.model.config.patch_size
         if size[0] % patch or size[1] % patch:
             raise SceneError("--resolution", f"the renderer paints sizes in multiples of {patch} pixels; got "
@@ -144,11 +146,15 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
 
 def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: GenerateOptions,
                   progress: bool = False, flow=None) -> np.ndarray:
-    """(T, 3, H, W) float32 frames in [0, 1] painted in consecutive windows of the
-    renderer's clip length. ``stack`` (T, 21, H, W): the renderer stack
+    """(T, 3, H, W) float32 frames in [0, 1] painted in windows of the renderer's clip
+    length. ``stack`` (T, 21, H, W): the renderer stack
     (:mod:`worldgen.pipelines.renderer_inputs`); ``tokens`` (T, S, F); ``flow``: the exact
     :class:`control.flow.Flow` of the frames, needed for ``options.noise == "warped"`` and
-    ``options.lock``. With ``options.lock`` the still pixels of each window
+    ``options.lock``.
+
+    Each window after the first starts with the last ``options.context`` frames already
+    painted, held as known values (a frame buffer the window's temporal attention reads),
+    and paints the frames after them. With ``options.lock`` the still pixels of each window
     (:func:`~worldgen.pipelines.renderer_inputs.still_pixels`) are painted once for the
     window, and those still since the previous window keep the value painted there."""
     from tqdm import tqdm
@@ -157,30 +163,34 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
 
     T = len(stack)
     length = painter.clip_length
+    _check_context(options.context, length)
     weights = options.control_weights or None
     channels = list(painter.model.config.control_channels)
     inputs = channels_for(stack, channels)
     if (options.noise == "warped" or options.lock) and flow is None:
         raise ValueError("warped noise and locking need the exact flow of the frames")
     noise = _warped_noise(flow, options.seed) if options.noise == "warped" else None
-    out = []
-    windows = range(0, T, length)
-    for index, begin in enumerate(tqdm(windows, desc="paint", unit="window", disable=not progress)):
+    painted = np.zeros((T, 3) + stack.shape[-2:], np.float32)
+    starts = [0] + list(range(length, T, length - options.context)) if T > length else [0]
+    for index, done in enumerate(tqdm(starts, desc="paint", unit="window", disable=not progress)):
+        begin = max(done - options.context, 0)
         end = min(begin + length, T)
         window = end_window(torch.from_numpy(inputs[begin:end]).clone(), channels)
         features = torch.from_numpy(tokens[begin:end])
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + index)
-        lock = known = None
+        known = np.full((end - begin,) + painted.shape[1:], np.nan, np.float32)
+        known[:done - begin] = painted[begin:done]
+        lock = None
         if options.lock:
             lock = torch.from_numpy(still_pixels(stack, flow, begin, end))[None]
-            if out:
+            if done > 0 and done == begin:  # no context: carry the still pixels over the boundary
                 carried = still_pixels(stack, flow, begin - 1, end)
-                known = torch.from_numpy(np.where(carried, out[-1][-1], np.nan).astype(np.float32))[None]
+                known[:, :, carried] = painted[begin - 1][:, carried]
         frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],
                                weights, options.steps, generator, None if noise is None else noise[None, begin:end],
-                               lock=lock, known=known)
-        out.append(frames[0].numpy())
-    return np.concatenate(out)
+                               lock=lock, known=torch.from_numpy(known)[None] if np.isfinite(known).any() else None)
+        painted[done:end] = frames[0, done - begin:].numpy()
+    return painted
 
 
 def _warped_noise(flow, seed: int) -> torch.Tensor:
@@ -206,6 +216,12 @@ def parse_control_weights(items: list[str] | None) -> dict[str, float]:
             raise SceneError("--control-weight", f"expected NAME=WEIGHT with a number from 0 to {MAX_CONTROL_WEIGHT:g}, "
                              f"such as depth=0.5, got {item!r}", "command line") from None
     return weights
+
+
+def _check_context(context: int, length: int) -> None:
+    if not 0 <= context < length:
+        raise SceneError("--context", f"expected a number of frames from 0 to {length - 1} (the renderer paints "
+                         f"windows of {length}), got {context}", "command line")
 
 
 def _check_weights(weights: dict[str, float], groups) -> None:
