@@ -17,6 +17,7 @@ derandomised, so a run is reproducible.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import math
 import re
@@ -107,7 +108,7 @@ def mutated_scene(draw) -> tuple[str, dict]:
         if kind == "count":
             objects = scene.get("objects")
             if isinstance(objects, list) and objects and isinstance(objects[0], dict):
-                objects[draw(st.integers(0, len(objects) - 1))]["count"] = draw(st.sampled_from(COUNTS))
+                objects[draw(st.integers(0, len(objects) - 1))]["count"] = copy.deepcopy(draw(st.sampled_from(COUNTS)))
                 continue
             kind = "number"
         if kind == "number":
@@ -125,7 +126,7 @@ def mutated_scene(draw) -> tuple[str, dict]:
         else:  # scale a number (or every number of a list) by a large, tiny or negative factor
             factor = draw(st.sampled_from([-1, 1e6, 1e-6, 1e12, -1e12, 0]))
             new = [_scaled(v, factor) for v in old] if isinstance(old, list) else _scaled(old, factor)
-        parent[key] = new
+        parent[key] = copy.deepcopy(new)  # never the shared constants: a later mutation inside would change them
     return name, scene
 
 
