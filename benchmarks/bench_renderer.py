@@ -5,7 +5,11 @@ On one scene at 64 x 64 (``--frames`` frames, default 16): frames per second of
 - ``buffers``: the geometry pass + exact flow + control maps + state tokens (what painting
   needs instead of path tracing);
 - ``paint N steps``: the diffusion renderer painting the clip with N sampling steps (1, 2,
-  4, 10), and ``generate N steps`` = buffers + paint, the whole job's per-frame cost.
+  4, 10), and ``generate N steps`` = buffers + paint, the whole job's per-frame cost;
+- ``paint 4 steps + MECHANISM``: the cost of each coherence mechanism of ``generate``:
+  warped noise (``--noise warped``), static locking (``--lock-static``) and a frame buffer
+  of a quarter window (``--context``; it paints more windows when the clip is longer
+  than one, hence the default of 32 frames).
 The timings are interleaved round by round (best of ``--repeats``). Peak memory: the
 largest resident set of a fresh process that does only that one thing (MiB). Without a
 trained renderer (``--checkpoint`` missing) the small architecture is timed untrained:
@@ -67,14 +71,19 @@ def jobs(trajectory, camera, renderer):
     frames = np.arange(len(trajectory))
 
     def buffers():
-        return clip_inputs(trajectory, frames, render_controls(trajectory, camera, RenderSettings(rgb=False),
-                                                               frames=frames))
+        rendered = render_controls(trajectory, camera, RenderSettings(rgb=False), frames=frames)
+        return clip_inputs(trajectory, frames, rendered), rendered.flow
 
-    stack, tokens = buffers()
+    (stack, tokens), flow = buffers()
     out = {"pbr": lambda: render_trajectory(trajectory, camera, RenderSettings(spp=8), frames=frames),
            "buffers": buffers}
     for n in STEPS:
         out[f"paint {n} steps"] = lambda n=n: paint_windows(renderer, stack, tokens, GenerateOptions(steps=n))
+    mechanisms = {"warped noise": {"noise": "warped"}, "static locking": {"lock": True},
+                  "frame buffer": {"context": renderer.clip_length // 4}}
+    for name, option in mechanisms.items():
+        out[f"paint 4 steps + {name}"] = lambda option=option: paint_windows(
+            renderer, stack, tokens, GenerateOptions(steps=4, **option), flow=flow)
     return out
 
 
@@ -100,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", help="renderer folder (default: checkpoints/renderer, else the small "
                         "architecture untrained)")
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/bench_renderer.json")
     args = parser.parse_args()
@@ -113,8 +122,11 @@ def main() -> None:
     memory = {name: peak_memory(name, args.checkpoint, args.frames) for name in ("pbr", "buffers", "paint 4 steps")}
     results = {"machine": machine(), "scene": SCENE, "size": SIZE, "frames": args.frames, "renderer": described,
                "threads": torch.get_num_threads(), "seconds": seconds, "frames_per_second": fps, "memory": memory,
-               "generate_4_steps_over_pbr": fps["generate 4 steps"] / fps["pbr"]}
-    print(json.dumps({k: results[k] for k in ("frames_per_second", "memory", "generate_4_steps_over_pbr")}, indent=1))
+               "generate_4_steps_over_pbr": fps["generate 4 steps"] / fps["pbr"],
+               "mechanism_cost": {name.split(" + ")[1]: seconds[name] / seconds["paint 4 steps"]
+                                  for name in seconds if " + " in name}}
+    print(json.dumps({k: results[k] for k in ("frames_per_second", "memory", "generate_4_steps_over_pbr",
+                                              "mechanism_cost")}, indent=1))
     write_results(args.out, results)
 
 

@@ -202,9 +202,6 @@ def test_the_shipped_renderer_paints_the_quick_start_scene(tmp_path):
     assert frames.shape == (4, 64, 64, 3) and frames.std() > 1  # painted, not blank
 
 
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped renderer does not read a light's colour yet: red and blue lights "
-                   "give the same frames (docs/renderer.md, 'Measured'); strict, so it goes red once it does")
 def test_the_shipped_renderer_paints_a_lights_colour(tmp_path):
     """Lighting is read from the state: the same scene under red lights is painted redder
     than under blue ones (the shipped small renderer, 16 frames at 64 x 64)."""
