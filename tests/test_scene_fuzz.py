@@ -107,8 +107,9 @@ def mutated_scene(draw) -> tuple[str, dict]:
             continue
         if kind == "count":
             objects = scene.get("objects")
-            if isinstance(objects, list) and objects and isinstance(objects[0], dict):
-                objects[draw(st.integers(0, len(objects) - 1))]["count"] = copy.deepcopy(draw(st.sampled_from(COUNTS)))
+            entries = [o for o in objects if isinstance(o, dict)] if isinstance(objects, list) else []
+            if entries:  # an earlier mutation may have made some entries something else
+                draw(st.sampled_from(entries))["count"] = copy.deepcopy(draw(st.sampled_from(COUNTS)))
                 continue
             kind = "number"
         if kind == "number":
