@@ -34,6 +34,7 @@ def test_generate_writes_every_output_with_one_frame_per_frame(tiny_renderer, tm
     metrics = json.loads((out / "metrics.json").read_text())
     summary = metrics["summary"]
     assert summary["warp_error"] >= 0 and summary["temporal_variance_percent"] >= 0 and "psnr_db" in summary
+    assert summary["seam_score"] > 0 and summary["seam_measure"] == "warp_error, windows starting at frames [4]"
     assert metrics["instances"] and "vbench_temporal_flickering" in summary
     assert (out / "trajectory.npz").is_file() and (out / "controls.npz").is_file()
 

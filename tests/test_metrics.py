@@ -21,6 +21,7 @@ from worldgen.metrics import (
     mean_frame_difference,
     psnr,
     seam_score,
+    seam_score_at,
     ssim,
     vbench_temporal_flickering,
     warping_errors,
@@ -178,6 +179,15 @@ def test_seam_score_of_chunks_with_a_jump_at_each_boundary():
     assert seam_score(torch.tensor([1.0, 1.0, 3.0, 1.0, 1.0, 3.0]), 3) == pytest.approx(3.0)
     with pytest.raises(ValueError, match="no boundary"):
         seam_score(errors.warp_error, 20)
+
+
+def test_seam_score_of_overlapping_windows_at_their_starts():
+    """Windows of unequal length (each after the first overlapping its predecessor) start at
+    frames 4 and 7: the pairs (3, 4) and (6, 7) are the boundaries."""
+    errors = torch.tensor([1.0, 1.0, 1.0, 4.0, 1.0, 1.0, 2.0, 1.0])
+    assert seam_score_at(errors, [4, 7]) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="not inside a clip of 9 frames"):
+        seam_score_at(errors, [9])
 
 
 def test_a_reference_render_scores_near_the_warp_floor():

@@ -23,11 +23,11 @@ from worldgen.metrics.flicker import (
     vbench_score,
     vbench_temporal_flickering,
 )
-from worldgen.metrics.seams import seam_score
+from worldgen.metrics.seams import seam_score, seam_score_at
 from worldgen.metrics.warping import WarpErrors, warping_errors
 
 __all__ = [
     "ComposedDrift", "GENERATOR_FLICKER_LEVELS", "InstanceColors", "WarpErrors", "composed_drift", "flicker_source",
-    "frame_differences", "instance_color_drift", "mean_frame_difference", "psnr", "seam_score", "ssim",
+    "frame_differences", "instance_color_drift", "mean_frame_difference", "psnr", "seam_score", "seam_score_at", "ssim",
     "vbench_score", "vbench_temporal_flickering", "warping_errors",
 ]

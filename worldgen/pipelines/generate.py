@@ -137,7 +137,8 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     seconds["paint"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    files += _write_outputs(out_dir, trajectory.fps, painted, clip, rendered, options)
+    starts = window_starts(len(frames), painter.clip_length, options.context) if painter is not None else [0]
+    files += _write_outputs(out_dir, trajectory.fps, painted, clip, rendered, options, starts)
     seconds["write and measure"] = time.perf_counter() - start
     summary = json.loads((out_dir / "metrics.json").read_text())["summary"]
     width, height = clip.size
@@ -171,8 +172,8 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
         raise ValueError("warped noise and locking need the exact flow of the frames")
     noise = _warped_noise(flow, options.seed) if options.noise == "warped" else None
     painted = np.zeros((T, 3) + stack.shape[-2:], np.float32)
-    starts = [0] + list(range(length, T, length - options.context)) if T > length else [0]
-    for index, done in enumerate(tqdm(starts, desc="paint", unit="window", disable=not progress)):
+    for index, done in enumerate(tqdm(window_starts(T, length, options.context), desc="paint", unit="window",
+                                      disable=not progress)):
         begin = max(done - options.context, 0)
         end = min(begin + length, T)
         window = end_window(torch.from_numpy(inputs[begin:end]).clone(), channels)
@@ -191,6 +192,12 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
                                lock=lock, known=torch.from_numpy(known)[None] if np.isfinite(known).any() else None)
         painted[done:end] = frames[0, done - begin:].numpy()
     return painted
+
+
+def window_starts(frames: int, length: int, context: int) -> list[int]:
+    """The first new frame of each window :func:`paint_windows` paints for ``frames`` frames
+    with windows of ``length`` frames, each after the first holding ``context`` painted ones."""
+    return [0] + list(range(length, frames, length - context))
 
 
 def _warped_noise(flow, seed: int) -> torch.Tensor:
@@ -259,7 +266,8 @@ def _video_skeleton_maps(video: Path, frames: int, width: int, height: int) -> n
     return np.stack(maps).transpose(0, 3, 1, 2).astype(np.float32) / 255
 
 
-def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendered, options: GenerateOptions) -> list[Path]:
+def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendered, options: GenerateOptions,
+                   starts: list[int]) -> list[Path]:
     from worldgen.io.atomic import write_atomic
     from worldgen.io.encoding import npz_bytes
     from worldgen.io.flow_file import FlowFile
@@ -285,8 +293,17 @@ def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendere
                      flow.backward_occluded, clip.instance.astype(np.int64), names)
     report = evaluate(to_uint8(painted.transpose(0, 2, 3, 1)), exact,
                       None if reference is None else to_uint8(reference.transpose(0, 2, 3, 1)))
+    if len(starts) > 1:
+        from worldgen.metrics import seam_score_at
+
+        try:  # E_warp across the window boundaries over E_warp inside the windows
+            report["summary"]["seam_score"] = seam_score_at(report["per_frame"]["warp_error"], starts[1:])
+            report["summary"]["seam_measure"] = f"warp_error, windows starting at frames {starts[1:]}"
+        except ValueError:  # nothing moves inside the windows: no ratio
+            pass
     document = {"format": "worldgen.generate/1", "renderer": options.renderer, "checkpoint": options.checkpoint,
                 "steps": options.steps, "seed": options.seed, "control_weights": options.control_weights,
+                "noise": options.noise, "lock": options.lock, "context": options.context,
                 "reference": reference is not None, **report}
     files.append(write_json(out_dir / "metrics.json", document))
     return files
