@@ -134,9 +134,9 @@ def test_killed_generator_resumes_to_the_same_dataset(reference, tmp_path):
                "--episodes", str(EPISODES), "--workers", "1", "--shard-size", str(SHARD), "-q"]
     for delay in (0.3, 1.0):  # kill -9 at two different moments, resume each time
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and not any((tmp_path / ".staging").glob("*.tar")) and \
-                not any(tmp_path.glob("shard-*.tar")):
+        deadline = time.time() + 600  # a loaded machine can take minutes to import and stage the first episode
+        while time.time() < deadline and process.poll() is None and \
+                not any((tmp_path / ".staging").glob("*.tar")) and not any(tmp_path.glob("shard-*.tar")):
             time.sleep(0.05)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
