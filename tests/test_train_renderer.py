@@ -63,8 +63,25 @@ def test_a_resumed_run_ends_with_the_same_weights(data, tmp_path, capsys):
     (["train.stage=control"], "init: train.stage=control trains the branch"),
     (["train.objective=gan"], "train.objective: expected one of diffusion, regression"),
     (["data=[/no/such/folder]"], "data: /no/such/folder"),
+    (["train.warped_noise=1.5"], "train.warped_noise: expected a chance from 0 to 1, got 1.5"),
 ])
 def test_training_mistakes_are_one_line_errors(data, tmp_path, capsys, extra, message):
     assert main(["train", "renderer", *_overrides(data, tmp_path / "run", tmp_path / "out", 5), *extra, "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_training_noise_is_warped_along_each_clips_flow():
+    """train.warped_noise: a clip whose surfaces stand still keeps one noise in every frame;
+    one that moves carries it along; every frame stays standard normal."""
+    from renderer.diffusion.training import RecipeConfig, _noise
+
+    B, T, H, W = 2, 4, 32, 32
+    flow = torch.zeros(B, T, 2, H, W)
+    flow[1, :, 0] = 3.0  # the second clip pans 3 pixels a frame
+    batch = {"rgb": torch.zeros(B, T, 3, H, W), "flow": flow, "flow_occluded": torch.zeros(B, T, H, W, dtype=torch.bool)}
+    assert _noise(batch, RecipeConfig(warped_noise=0.0), torch.Generator().manual_seed(0)) is None
+    noise = _noise(batch, RecipeConfig(warped_noise=1.0), torch.Generator().manual_seed(0))
+    assert all(torch.equal(noise[0, t], noise[0, 0]) for t in range(T))
+    assert torch.equal(noise[1, 1][..., 3:], noise[1, 0][..., :-3]) and not torch.equal(noise[1, 1], noise[1, 0])
+    assert abs(noise.std() - 1) < 0.05

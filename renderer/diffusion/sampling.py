@@ -94,14 +94,16 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
     return ((x0.float() + 1) / 2).clamp(0, 1)
 
 
-def training_pair(scheduler: DDIMScheduler, clean: torch.Tensor,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def training_pair(scheduler: DDIMScheduler, clean: torch.Tensor, generator: torch.Generator | None = None,
+                  noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noisy clips for one training step. clean (B, T, 3, H, W) in [-1, 1]. Returns
     (noisy (B, T, 3, H, W), timesteps (B,) int64 uniform over the training timesteps, one per
-    clip, noise (B, T, 3, H, W) standard normal), drawn from ``generator``; the model's target
-    is ``clean`` (x0 prediction)."""
+    clip, noise (B, T, 3, H, W) standard normal: ``noise`` when given, e.g. warped along the
+    clip's flow), drawn from ``generator``; the model's target is ``clean`` (x0 prediction)."""
     draw_on = generator.device if generator is not None else clean.device
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator,
                               device=draw_on).to(clean.device)
-    noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=draw_on).to(clean.device)
+    if noise is None:
+        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=draw_on)
+    noise = noise.to(clean.device, clean.dtype)
     return scheduler.add_noise(clean, noise, timesteps), timesteps, noise

@@ -9,9 +9,15 @@ so it maps state and controls to frames deterministically.
 Control dropout: each control group of each clip is switched off (weight 0) with
 probability ``group_dropout``, and all of them with probability ``all_dropout``, so every
 control also works alone and the base learns to paint from the state tokens without any.
+Warped noise: with probability ``warped_noise`` a clip's noise is moved along its exact
+forward flow (:mod:`renderer.diffusion.noise_warp`) instead of drawn independently per
+frame, so that the renderer learns to paint from noise that repeats where surfaces stay
+(sampling with ``generate --noise warped`` is out of distribution otherwise).
+
 Batches are dicts of :mod:`worldgen.pipelines.renderer_data`'s layout: ``rgb``
 (B, T, 3, H, W) in [-1, 1], ``controls`` (B, T, C, H, W), ``tokens`` (B, T, S, F),
-``token_mask`` (B, T, S)."""
+``token_mask`` (B, T, S), ``flow`` (B, T, 2, H, W) forward flow in pixels and
+``flow_occluded`` (B, T, H, W) bool."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from renderer.diffusion.noise_warp import warped_noise
 from renderer.diffusion.sampling import training_pair
 
 OBJECTIVES = ("diffusion", "regression")
@@ -32,6 +39,7 @@ class RecipeConfig:
     objective: str = "diffusion"  # diffusion | regression
     group_dropout: float = 0.15  # chance a control group of a clip is off
     all_dropout: float = 0.1  # chance every control of a clip is off
+    warped_noise: float = 0.0  # chance a clip's noise is warped along its flow
 
 
 def dropout_weights(groups: list[str], batch: int, frames: int, height: int, width: int, config: RecipeConfig,
@@ -53,7 +61,7 @@ def renderer_loss(model, scheduler, batch: dict[str, torch.Tensor], config: Reci
     clean = batch["rgb"]
     B, T, _, H, W = clean.shape
     if config.objective == "diffusion":
-        noisy, timesteps, _ = training_pair(scheduler, clean, generator)
+        noisy, timesteps, _ = training_pair(scheduler, clean, generator, _noise(batch, config, generator))
     else:
         noisy = torch.zeros_like(clean)
         timesteps = torch.full((B,), scheduler.config.num_train_timesteps - 1, dtype=torch.long)
@@ -63,6 +71,20 @@ def renderer_loss(model, scheduler, batch: dict[str, torch.Tensor], config: Reci
                       controls=batch["controls"] if controls else None,
                       control_weights=None if weights is None else {g: w.to(clean.device) for g, w in weights.items()})
     return F.mse_loss(predicted, clean)
+
+
+def _noise(batch: dict[str, torch.Tensor], config: RecipeConfig, generator: torch.Generator) -> torch.Tensor | None:
+    """(B, T, 3, H, W) noise with each clip warped along its flow with chance
+    ``config.warped_noise`` (forward links only), else None (independent noise)."""
+    if config.warped_noise <= 0:
+        return None
+    clean = batch["rgb"]
+    noise = torch.randn(clean.shape, generator=generator)
+    for b in torch.nonzero(torch.rand(len(clean), generator=generator) < config.warped_noise).flatten().tolist():
+        flow, occluded = batch["flow"][b].cpu(), batch["flow_occluded"][b].cpu()
+        none = torch.ones_like(occluded)
+        noise[b] = warped_noise(flow, occluded, torch.zeros_like(flow), none, generator=generator)
+    return noise
 
 
 def _unwrap(model):

@@ -12,6 +12,8 @@ key             shape                content
                                      the control stack, material maps, shading), float32
 ``tokens``      (B, T, S, F)         state tokens (:mod:`worldgen.pipelines.state_tokens`)
 ``token_mask``  (B, T, S)            True where a token is real, False on padding
+``flow``        (B, T, 2, H, W)      exact forward flow, pixels (from the stack's flow channels)
+``flow_occluded`` (B, T, H, W)       True where the forward flow has no target
 ==============  ===================  ==================================================
 
 The window's last frame has its forward flow zeroed and marked occluded: the flow leaves
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from worldgen.dataset.reader import DatasetFormatError, EpisodeDataset
-from worldgen.pipelines.renderer_inputs import end_window, renderer_stack
+from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, end_window, renderer_stack
 from worldgen.pipelines.state_tokens import state_tokens
 from worldgen.scene import SceneError
 
@@ -92,8 +94,12 @@ def clip_batch(episodes: list[Episode], indices: list[int], starts: list[int], l
             raise ValueError(f"{episode.name} has {count} state tokens; the model takes at most {slots}")
         tokens.append(F.pad(episode.tokens[window], (0, 0, 0, slots - count)))
         mask.append(torch.arange(slots).expand(length, slots) < count)
-    return {"rgb": torch.stack(rgb), "controls": torch.stack(controls), "tokens": torch.stack(tokens),
-            "token_mask": torch.stack(mask)}
+    stack = torch.stack(controls)
+    x, y, occlusion = (RENDERER_CHANNELS.index(c) for c in ("flow_x", "flow_y", "occlusion"))
+    height, width = stack.shape[-2:]
+    flow = torch.stack([stack[:, :, x] * width, stack[:, :, y] * height], dim=2)  # stack: image widths and heights
+    return {"rgb": torch.stack(rgb), "controls": stack, "tokens": torch.stack(tokens),
+            "token_mask": torch.stack(mask), "flow": flow, "flow_occluded": stack[:, :, occlusion] > 0.5}
 
 
 def random_batch(episodes: list[Episode], batch_size: int, length: int, slots: int,

@@ -67,6 +67,7 @@ class TrainSettings:
     stage: str = "joint"  # joint | base (no control branch) | control (branch only, base frozen; needs init)
     group_dropout: float = 0.15
     all_dropout: float = 0.1
+    warped_noise: float = 0.0  # chance a clip's noise is warped along its flow (generate --noise warped)
     seed: int = 0
     log_every: int = 25
     validate_every: int = 500
@@ -108,6 +109,9 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     for key in ("steps", "batch_size", "clip_length", "log_every", "validate_every", "checkpoint_every"):
         if train[key] < 1:
             raise SceneError(f"train.{key}", f"expected a whole number >= 1, got {train[key]}", "command line")
+    for key in ("group_dropout", "all_dropout", "warped_noise"):
+        if not 0 <= train[key] <= 1:
+            raise SceneError(f"train.{key}", f"expected a chance from 0 to 1, got {train[key]}", "command line")
     return config
 
 
@@ -233,7 +237,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _learning_rate_factor(s + first, train))
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
-    recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout)
+    recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout, train.warped_noise)
 
     bar = tqdm(total=train.steps, initial=step, unit="step", desc="train renderer",
                disable=not progress or not accelerator.is_main_process)
