@@ -29,6 +29,7 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     assert report["episodes"] == {"objects_drop": 2} and report["frames"] == 6
     painted, reference = report["variants"]["diffusion 2 steps"]["all"], report["variants"]["reference"]["all"]
     assert 0 < painted["psnr_db"] < 60 and -1 <= painted["ssim"] <= 1 and painted["warp_error"] >= 0
+    assert 0 < painted["vbench_temporal_flickering"] <= 1
     assert reference["psnr_db"] is None and reference["warp_error"] > 0  # no reference for the reference itself
     assert report["goals"]["family"] == "objects_drop" and "warp_error < per-frame variant" in report["goals"]["checks"]
     assert "diffusion 2 steps" in capsys.readouterr().out

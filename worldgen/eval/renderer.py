@@ -4,8 +4,9 @@ held-out dataset episodes, in one table.
 Every variant paints the same episodes (the first ``frames`` frames of each, in windows of
 its clip length, seeded) from the episode's own control stack and state tokens. Per
 variant and family: PSNR and SSIM against the reference frames, E_warp and temporal
-variance with the episode's exact flow, and the largest per-instance colour drift (0-255
-levels) (:func:`worldgen.metrics.report.evaluate`; frames as uint8, as a video would hold
+variance with the episode's exact flow, VBench's temporal-flickering score (1 = no change
+between frames; the held-out families film with a still camera), and the largest
+per-instance colour drift (0-255 levels) (:func:`worldgen.metrics.report.evaluate`; frames as uint8, as a video would hold
 them, but never through a lossy codec). The ``reference`` row measures the path-traced
 frames themselves: the floor that E_warp and temporal variance cannot go below without
 smoothing what the reference shows.
@@ -25,7 +26,8 @@ import numpy as np
 from worldgen.scene import SceneError
 
 FORMAT = "worldgen.eval_renderer/1"
-METRICS = ("psnr_db", "ssim", "warp_error", "temporal_variance_percent", "max_instance_drift")
+METRICS = ("psnr_db", "ssim", "warp_error", "temporal_variance_percent", "vbench_temporal_flickering",
+           "max_instance_drift")
 GOAL_FAMILY = "objects_drop"
 
 
@@ -161,7 +163,7 @@ def goals(report: dict, diffusion: str, per_frame: str | None) -> dict | None:
 def format_table(report: dict) -> str:
     """One row per variant and family, one column per metric."""
     header = f"{'variant':<22}{'family':<18}" + "".join(f"{m:>16}" for m in ("PSNR dB", "SSIM", "E_warp", "temp. var %",
-                                                                          "colour drift"))
+                                                                          "VBench flicker", "colour drift"))
     lines = [header]
     for name, variant in report["variants"].items():
         for family, means in [*variant["families"].items(), ("all", variant["all"])]:
