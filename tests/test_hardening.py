@@ -65,6 +65,18 @@ def _refused(text: str | bytes, tmp_path, monkeypatch, capsys, command: str = "v
     return lines[0]
 
 
+def _refused_in_little_memory(text: str | bytes, tmp_path, monkeypatch, capsys) -> str:
+    """:func:`_refused`, and the refusal's peak Python memory stays under 64 MiB."""
+    tracemalloc.start()
+    try:
+        line = _refused(text, tmp_path, monkeypatch, capsys)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"
+    return line
+
+
 # --- distributions ----------------------------------------------------------------------
 DISTRIBUTIONS = [
     ("mass_uniform_to_inf", "objects:\n  - {shape: box, size: [1, 1, 1], physics: {mass: {uniform: [0, .inf]}}}\n",
@@ -220,14 +232,7 @@ FILES = [
 
 @pytest.mark.parametrize("case,content,expected", FILES, ids=[c[0] for c in FILES])
 def test_files_that_are_not_scenes(case, content, expected, tmp_path, monkeypatch, capsys):
-    tracemalloc.start()
-    try:
-        line = _refused(content, tmp_path, monkeypatch, capsys)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert line == f"error: {FILE}: {expected}"
-    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"
+    assert _refused_in_little_memory(content, tmp_path, monkeypatch, capsys) == f"error: {FILE}: {expected}"
 
 
 def _png(path: Path) -> bytes:
@@ -524,14 +529,8 @@ INTERPOLATIONS = [
 def test_interpolation_in_a_scene_file_is_refused(case, text, field, value, tmp_path, monkeypatch, capsys):
     """A scene is plain data: ``${...}`` is refused before OmegaConf sees it (it would read
     the environment, recurse, or double a string per level: unbounded time and memory)."""
-    tracemalloc.start()
-    try:
-        line = _refused(text, tmp_path, monkeypatch, capsys)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    line = _refused_in_little_memory(text, tmp_path, monkeypatch, capsys)
     assert line == f"error: {FILE}: {field}: {_not_plain(value)}"
-    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"
 
 
 @pytest.mark.parametrize("argv,field,value", [
