@@ -13,6 +13,9 @@ Warped noise: with probability ``warped_noise`` a clip's noise is moved along it
 forward flow (:mod:`renderer.diffusion.noise_warp`) instead of drawn independently per
 frame, so that the renderer learns to paint from noise that repeats where surfaces stay
 (sampling with ``generate --noise warped`` is out of distribution otherwise).
+Temporal loss: with weight ``temporal_loss`` > 0 the loss adds
+:func:`renderer.diffusion.temporal_loss.temporal_loss`, which penalises predicted-frame
+error that changes along the exact flow.
 
 Batches are dicts of :mod:`worldgen.pipelines.renderer_data`'s layout: ``rgb``
 (B, T, 3, H, W) in [-1, 1], ``controls`` (B, T, C, H, W), ``tokens`` (B, T, S, F),
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 
 from renderer.diffusion.noise_warp import warped_noise
 from renderer.diffusion.sampling import training_pair
+from renderer.diffusion.temporal_loss import temporal_loss
 
 OBJECTIVES = ("diffusion", "regression")
 
@@ -40,6 +44,7 @@ class RecipeConfig:
     group_dropout: float = 0.15  # chance a control group of a clip is off
     all_dropout: float = 0.1  # chance every control of a clip is off
     warped_noise: float = 0.0  # chance a clip's noise is warped along its flow
+    temporal_loss: float = 0.0  # weight of the temporal loss on the predicted clean clip
 
 
 def dropout_weights(groups: list[str], batch: int, frames: int, height: int, width: int, config: RecipeConfig,
@@ -55,7 +60,8 @@ def dropout_weights(groups: list[str], batch: int, frames: int, height: int, wid
 
 def renderer_loss(model, scheduler, batch: dict[str, torch.Tensor], config: RecipeConfig,
                   generator: torch.Generator, controls: bool = True) -> torch.Tensor:
-    """Mean squared error of the predicted clean clip (in [-1, 1] units) on ``batch``.
+    """Mean squared error of the predicted clean clip (in [-1, 1] units) on ``batch``, plus
+    ``config.temporal_loss`` times the temporal loss.
     ``model`` may be wrapped (accelerate); ``controls=False`` trains without the branch
     (the base stage of two-stage training)."""
     clean = batch["rgb"]
@@ -70,7 +76,10 @@ def renderer_loss(model, scheduler, batch: dict[str, torch.Tensor], config: Reci
     predicted = model(noisy, timesteps.to(clean.device), batch["tokens"], batch["token_mask"],
                       controls=batch["controls"] if controls else None,
                       control_weights=None if weights is None else {g: w.to(clean.device) for g, w in weights.items()})
-    return F.mse_loss(predicted, clean)
+    loss = F.mse_loss(predicted, clean)
+    if config.temporal_loss > 0:
+        loss = loss + config.temporal_loss * temporal_loss(predicted, clean, batch["flow"], batch["flow_occluded"])
+    return loss
 
 
 def _noise(batch: dict[str, torch.Tensor], config: RecipeConfig, generator: torch.Generator) -> torch.Tensor | None:

@@ -68,6 +68,7 @@ class TrainSettings:
     group_dropout: float = 0.15
     all_dropout: float = 0.1
     warped_noise: float = 0.0  # chance a clip's noise is warped along its flow (generate --noise warped)
+    temporal_loss: float = 0.0  # weight of the temporal loss on the predicted clean clip (0: off)
     seed: int = 0
     log_every: int = 25
     validate_every: int = 500
@@ -112,6 +113,9 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     for key in ("group_dropout", "all_dropout", "warped_noise"):
         if not 0 <= train[key] <= 1:
             raise SceneError(f"train.{key}", f"expected a chance from 0 to 1, got {train[key]}", "command line")
+    if not 0 <= train["temporal_loss"] <= 100:
+        raise SceneError("train.temporal_loss", f"expected a weight from 0 to 100, got {train['temporal_loss']}",
+                         "command line")
     return config
 
 
@@ -237,7 +241,8 @@ def run_training(config: dict, progress: bool = True) -> Path:
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _learning_rate_factor(s + first, train))
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
-    recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout, train.warped_noise)
+    recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout, train.warped_noise,
+                          train.temporal_loss)
 
     bar = tqdm(total=train.steps, initial=step, unit="step", desc="train renderer",
                disable=not progress or not accelerator.is_main_process)
