@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +29,10 @@ import torch
 
 from worldgen.scene import RunConfig, SceneError
 
-RENDERERS = ("diffusion", "pbr")
+RENDERERS = ("diffusion", "pbr", "diffusers:PATH")
 NOISES = ("independent", "warped")
 MAX_CONTROL_WEIGHT = 100.0  # ControlNet conditioning scales past a few only saturate; far past this they overflow
+DEFAULT_STEPS = 4  # sampling steps per window of the shipped renderer
 DEFAULT_RENDERER = Path(__file__).resolve().parents[2] / "checkpoints" / "renderer"
 
 
@@ -39,9 +40,9 @@ DEFAULT_RENDERER = Path(__file__).resolve().parents[2] / "checkpoints" / "render
 class GenerateOptions:
     """What ``worldgen generate`` was asked for."""
 
-    renderer: str = "diffusion"  # diffusion | pbr
+    renderer: str = "diffusion"  # diffusion | pbr | diffusers:PATH
     checkpoint: str | None = None  # renderer folder (default: the shipped one)
-    steps: int = 4  # sampling steps per window
+    steps: int | None = None  # sampling steps per window (default 4; 20 for a diffusers pipeline)
     seed: int = 0
     control_weights: dict[str, float] = field(default_factory=dict)  # group -> weight (default 1)
     camera: str | None = None
@@ -53,6 +54,9 @@ class GenerateOptions:
     noise: str = "independent"  # independent (per window) | warped (along the exact flow)
     lock: bool = False  # paint the pixels whose surface and lighting are still once per window
     context: int = 0  # frames of the previous window each window after the first sees, painted
+    controlnet_inputs: tuple[str, ...] = ("depth",)  # renderer=diffusers:PATH: the maps, one per ControlNet
+    prompt: str = ""  # renderer=diffusers:PATH: the text prompt of every frame
+    guidance: float = 7.5  # renderer=diffusers:PATH: classifier-free guidance scale
 
 
 @dataclass
@@ -89,14 +93,18 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     """Run the main job on ``config.scene`` into ``out_dir`` (module docstring)."""
     from renderer.pbr.render import RenderSettings
     from simulation.engines import make_engine
+    from worldgen.pipelines import controlnet_paint
     from worldgen.pipelines.clip import render_controls
     from worldgen.pipelines.render import RenderOptions, parse_frames, pick_camera
 
-    if options.renderer not in RENDERERS:
+    external = options.renderer.startswith(controlnet_paint.PREFIX)
+    if options.renderer not in RENDERERS and not external:
         raise SceneError("renderer", f"expected one of {', '.join(RENDERERS)}, got {options.renderer!r}", "command line")
     if options.noise not in NOISES:
         raise SceneError("--noise", f"expected one of {', '.join(NOISES)}, got {options.noise!r}", "command line")
+    options = replace(options, steps=options.steps or (controlnet_paint.DEFAULT_STEPS if external else DEFAULT_STEPS))
     painter = load_renderer(options.checkpoint) if options.renderer == "diffusion" else None
+    controlnet = controlnet_paint.load_controlnet(options.renderer) if external else None
     size = options.resolution or ((painter.sample_size,) * 2 if painter else None)
     if painter is not None:
         _check_weights(options.control_weights, painter.model.config.control_groups)
@@ -106,6 +114,12 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
             raise SceneError("--resolution", f"the renderer paints sizes in multiples of {patch} pixels; got "
                              f"{size[0]}x{size[1]} (it was trained at {painter.sample_size}x{painter.sample_size})",
                              "command line")
+    if controlnet is not None:
+        size = options.resolution or (controlnet.default_size,) * 2
+        controlnet_paint.check_inputs(controlnet, list(options.controlnet_inputs), options.control_weights, size)
+        if options.context:
+            raise SceneError("--context", "a diffusers pipeline paints frame by frame, with no windows to carry "
+                             "frames between; leave --context at 0", "command line")
     camera = pick_camera(config, RenderOptions(camera=options.camera, resolution=size))
     frames = parse_frames(options.frames, config.scene.frame_count)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +132,7 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     seconds["simulate"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    path_traced = options.reference or painter is None
+    path_traced = options.reference or options.renderer == "pbr"
     rendered = render_controls(trajectory, camera, RenderSettings(rgb=path_traced, spp=options.spp), frames=frames,
                                progress=progress)
     clip, maps = rendered.clip, rendered.maps
@@ -127,13 +141,16 @@ def generate(config: RunConfig, out_dir: Path, options: GenerateOptions, progres
     seconds["buffers and controls" + (" and reference" if path_traced else "")] = time.perf_counter() - start
 
     start = time.perf_counter()
-    if painter is None:
+    if options.renderer == "pbr":
         painted = clip.rgb
     else:
         from worldgen.pipelines.renderer_inputs import clip_inputs
 
         stack, tokens = clip_inputs(trajectory, frames, rendered)
-        painted = paint_windows(painter, stack, tokens, options, progress, rendered.flow)
+        if controlnet is not None:
+            painted = controlnet_paint.paint_with_controlnet(controlnet, maps, stack, rendered.flow, options, progress)
+        else:
+            painted = paint_windows(painter, stack, tokens, options, progress, rendered.flow)
     seconds["paint"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -188,7 +205,7 @@ def paint_windows(painter, stack: np.ndarray, tokens: np.ndarray, options: Gener
                 carried = still_pixels(stack, flow, begin - 1, end)
                 known[:, :, carried] = painted[begin - 1][:, carried]
         frames = painter.paint(features[None], torch.ones(features.shape[:2], dtype=torch.bool)[None], window[None],
-                               weights, options.steps, generator, None if noise is None else noise[None, begin:end],
+                               weights, options.steps or DEFAULT_STEPS, generator, None if noise is None else noise[None, begin:end],
                                lock=lock, known=torch.from_numpy(known)[None] if np.isfinite(known).any() else None)
         painted[done:end] = frames[0, done - begin:].numpy()
     return painted
@@ -279,7 +296,7 @@ def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendere
     files = []
     videos = {"video": painted, "depth": maps.depth, "skeleton": maps.skeleton, "segmentation": maps.segmentation,
               "normals": maps.normal}
-    reference = clip.rgb if options.reference and options.renderer == "diffusion" else None
+    reference = clip.rgb if options.reference and options.renderer != "pbr" else None
     panels = ([reference] if reference is not None else []) + [maps.depth, maps.skeleton, painted]
     videos["side_by_side"] = np.concatenate(panels, axis=3)
     if reference is not None:
@@ -304,6 +321,8 @@ def _write_outputs(out_dir: Path, fps: float, painted: np.ndarray, clip, rendere
     document = {"format": "worldgen.generate/1", "renderer": options.renderer, "checkpoint": options.checkpoint,
                 "steps": options.steps, "seed": options.seed, "control_weights": options.control_weights,
                 "noise": options.noise, "lock": options.lock, "context": options.context,
+                **({"controlnet_inputs": list(options.controlnet_inputs), "prompt": options.prompt,
+                    "guidance": options.guidance} if options.renderer.startswith("diffusers:") else {}),
                 "reference": reference is not None, **report}
     files.append(write_json(out_dir / "metrics.json", document))
     return files
