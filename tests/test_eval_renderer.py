@@ -14,12 +14,12 @@ from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS
 def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_renderer_data, tmp_path, capsys):
     out = tmp_path / "eval"
     code = main(["eval", "renderer", "-o", str(out), "--checkpoint", str(tiny_renderer), "--steps", "1", "2",
-                 "--regression", str(tiny_renderer), "--per-frame", str(tiny_renderer),
+                 "--regression", str(tiny_renderer), "--per-frame", str(tiny_renderer), "--temporal-loss", str(tiny_renderer),
                  "--data", str(tiny_renderer_data / "validation"), "--episodes", "2", "--frames", "6", "--ablate"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "renderer_eval.json").read_text())
     assert list(report["variants"]) == ["diffusion 1 step", "diffusion 2 steps", "regression", "per-frame 2 steps",
-                                        "+ warped noise 2", "+ static locking 2", "+ frame buffer 2", "all together 2",
+                                        "+ temporal loss 2", "+ warped noise 2", "+ static locking 2", "+ frame buffer 2", "all together 2",
                                         "reference"]
     variants = report["variants"]
     together = variants["all together 2"]
@@ -32,7 +32,14 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     assert 0 < painted["vbench_temporal_flickering"] <= 1
     assert reference["psnr_db"] is None and reference["warp_error"] > 0  # no reference for the reference itself
     assert report["goals"]["family"] == "objects_drop" and "warp_error < per-frame variant" in report["goals"]["checks"]
-    assert "diffusion 2 steps" in capsys.readouterr().out
+    coherence = report["coherence_goals"]["checks"]
+    cut = 100 * (1 - variants["+ warped noise 2"]["families"]["objects_drop"]["warp_error"]
+                 / variants["diffusion 2 steps"]["families"]["objects_drop"]["warp_error"])
+    assert abs(coherence["warped noise: warp_error cut >= 30 %"]["value"] - cut) < 1e-9
+    assert coherence["all together: temporal_variance_percent < 1.2"]["value"] == \
+        variants["all together 2"]["families"]["objects_drop"]["temporal_variance_percent"]
+    out = capsys.readouterr().out
+    assert "diffusion 2 steps" in out and "coherence goals (all together 2 on objects_drop)" in out
 
 
 class _Copier:

@@ -85,3 +85,27 @@ def test_training_noise_is_warped_along_each_clips_flow():
     assert all(torch.equal(noise[0, t], noise[0, 0]) for t in range(T))
     assert torch.equal(noise[1, 1][..., 3:], noise[1, 0][..., :-3]) and not torch.equal(noise[1, 1], noise[1, 0])
     assert abs(noise.std() - 1) < 0.05
+
+
+def test_a_per_frame_variant_starts_from_the_spatial_weights_of_a_temporal_renderer(tiny_renderer):
+    """init=RENDERER model.temporal=false: the same weights without the temporal blocks, so
+    each frame is painted alone (reordering the frames reorders the output)."""
+    from worldgen.pipelines.train_renderer import initial_model
+
+    temporal = VideoRenderer.from_pretrained(tiny_renderer).model
+    per_frame = initial_model(tiny_renderer, temporal=False).eval()
+    assert temporal.config.temporal and not per_frame.config.temporal
+    kept = temporal.state_dict()
+    assert all(torch.equal(value, kept[name]) for name, value in per_frame.state_dict().items())
+    assert len(kept) > len(per_frame.state_dict())
+    g = torch.Generator().manual_seed(0)
+    T, H = 4, 16
+    noisy = torch.randn(1, T, 3, H, H, generator=g)
+    tokens = torch.randn(1, T, 3, per_frame.config.token_features, generator=g)
+    controls = torch.rand(1, T, len(per_frame.config.control_channels), H, H, generator=g)
+    order = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        paint = [model(noisy[:, i], torch.tensor([500]), tokens[:, i], torch.ones(1, T, 3, dtype=torch.bool),
+                       controls=controls[:, i]) for model in (per_frame, temporal) for i in (torch.arange(T), order)]
+    torch.testing.assert_close(paint[1], paint[0][:, order], atol=1e-5, rtol=1e-5)
+    assert (paint[3] - paint[2][:, order]).abs().max() > 1e-4  # the temporal one reads the order

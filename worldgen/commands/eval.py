@@ -97,6 +97,9 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--steps", nargs="+", default=["1", "2", "4"], metavar="N", help="sampling steps (default: 1 2 4)")
     p.add_argument("--regression", metavar="DIR", help="a regression renderer folder (train.objective=regression)")
     p.add_argument("--per-frame", metavar="DIR", help="a per-frame renderer folder (model.temporal=false)")
+    p.add_argument("--temporal-loss", metavar="DIR",
+                   help="a renderer trained like --checkpoint with train.temporal_loss on: its own row, and with "
+                   "--ablate the 'all together' row paints with it")
     p.add_argument("--data", nargs="+", metavar="DIR", default=[f"data/renderer/{f}_validation" for f in
                    ("objects_drop", "humanoid_actions", "moving_lights")],
                    help="held-out dataset folders (default: data/renderer/*_validation, docs/renderer.md)")
@@ -168,7 +171,7 @@ def cmd_eval_error_origin(args) -> int:
 
 
 def cmd_eval_renderer(args) -> int:
-    from worldgen.eval.renderer import Variant, evaluate_renderers, format_table, goals, load_held_out
+    from worldgen.eval.renderer import Variant, coherence_goals, evaluate_renderers, format_table, goals, load_held_out
     from worldgen.io.json_file import write_json
 
     steps = [parse_count(s, "--steps", 1, 1000) for s in args.steps]
@@ -180,19 +183,25 @@ def cmd_eval_renderer(args) -> int:
     if args.per_frame:
         variants.append(Variant(f"per-frame {steps[-1]} steps", _renderer(args.per_frame, "--per-frame"), steps[-1],
                                 args.per_frame))
+    together, together_folder = diffusion, args.checkpoint
+    if args.temporal_loss:
+        together, together_folder = _renderer(args.temporal_loss, "--temporal-loss"), args.temporal_loss
+        variants.append(Variant(f"+ temporal loss {steps[-1]}", together, steps[-1], args.temporal_loss))
     if args.ablate:
         n = steps[-1]
         context = diffusion.clip_length // 4
         variants += [Variant(f"+ warped noise {n}", diffusion, n, args.checkpoint, noise="warped"),
                      Variant(f"+ static locking {n}", diffusion, n, args.checkpoint, lock=True),
                      Variant(f"+ frame buffer {n}", diffusion, n, args.checkpoint, context=context),
-                     Variant(f"all together {n}", diffusion, n, args.checkpoint, noise="warped", lock=True,
+                     Variant(f"all together {n}", together, n, together_folder, noise="warped", lock=True,
                              context=context)]
     variants.append(Variant("reference"))
     held_out = [e for root in args.data for e in load_held_out(root, episodes, frames)]
     report = evaluate_renderers(variants, held_out, parse_count(args.seed, "--seed", 0))
     per_frame = next((v.name for v in variants if v.name.startswith("per-frame")), None)
     report["goals"] = goals(report, variants[len(steps) - 1].name, per_frame)
+    if args.ablate:
+        report["coherence_goals"] = coherence_goals(report, variants[len(steps) - 1].name, steps[-1])
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     print(format_table(report))

@@ -13,7 +13,8 @@ smoothing what the reference shows.
 
 ``renderer_eval.json``: ``{"format": "worldgen.eval_renderer/1", "episodes": {family: n},
 "frames": T, "variants": {name: {"checkpoint", "steps", "noise", "lock", "context", "families": {family: {metric:
-mean}}, "all": {metric: mean}, "seconds_per_frame"}}, "goals": {...} or null}``."""
+mean}}, "all": {metric: mean}, "seconds_per_frame"}}, "goals": {...} or null, "coherence_goals": {...} or null
+(with --ablate)}``."""
 
 from __future__ import annotations
 
@@ -160,6 +161,30 @@ def goals(report: dict, diffusion: str, per_frame: str | None) -> dict | None:
             "met": all(m for _, m in checks.values())}
 
 
+def coherence_goals(report: dict, plain: str, steps: int) -> dict | None:
+    """The coherence goals on objects_drop: all together, E_warp <= 1.5x the reference's and
+    temporal variance < 1.2 %; warped noise alone, E_warp at least 30 % below ``plain``
+    sampling's (same steps, independent noise) at equal or better PSNR."""
+    variants = report["variants"]
+    names = {"together": f"all together {steps}", "warped": f"+ warped noise {steps}"}
+    if any(GOAL_FAMILY not in variants.get(n, {}).get("families", {}) for n in (plain, *names.values())):
+        return None
+    floor, ours = variants["reference"]["families"][GOAL_FAMILY], variants[plain]["families"][GOAL_FAMILY]
+    together, warped = (variants[names[k]]["families"][GOAL_FAMILY] for k in ("together", "warped"))
+    cut = 1 - warped["warp_error"] / max(ours["warp_error"], 1e-12)
+    checks = {
+        "all together: warp_error <= 1.5x reference": (together["warp_error"] / max(floor["warp_error"], 1e-12),
+                                                        together["warp_error"] <= 1.5 * floor["warp_error"]),
+        "all together: temporal_variance_percent < 1.2": (together["temporal_variance_percent"],
+                                                          together["temporal_variance_percent"] < 1.2),
+        "warped noise: warp_error cut >= 30 %": (100 * cut, cut >= 0.3),
+        "warped noise: psnr_db change >= 0": (warped["psnr_db"] - ours["psnr_db"], warped["psnr_db"] >= ours["psnr_db"]),
+    }
+    return {"family": GOAL_FAMILY, "variant": names["together"],
+            "checks": {k: {"value": v, "met": bool(m)} for k, (v, m) in checks.items()},
+            "met": all(m for _, m in checks.values())}
+
+
 def format_table(report: dict) -> str:
     """One row per variant and family, one column per metric."""
     header = f"{'variant':<22}{'family':<18}" + "".join(f"{m:>16}" for m in ("PSNR dB", "SSIM", "E_warp", "temp. var %",
@@ -169,10 +194,11 @@ def format_table(report: dict) -> str:
         for family, means in [*variant["families"].items(), ("all", variant["all"])]:
             cells = "".join(f"{_cell(means.get(m)):>16}" for m in METRICS)
             lines.append(f"{name:<22}{family:<18}{cells}")
-    if report.get("goals"):
-        met = {True: "met", False: "NOT met"}
-        lines.append(f"goals ({report['goals']['variant']} on {report['goals']['family']}): "
-                     + "; ".join(f"{k} ({_cell(c['value'])}) {met[c['met']]}" for k, c in report["goals"]["checks"].items()))
+    met = {True: "met", False: "NOT met"}
+    for key in ("goals", "coherence_goals"):
+        if report.get(key):
+            lines.append(f"{key.replace('_', ' ')} ({report[key]['variant']} on {report[key]['family']}): "
+                         + "; ".join(f"{k} ({_cell(c['value'])}) {met[c['met']]}" for k, c in report[key]["checks"].items()))
     return "\n".join(lines)
 
 

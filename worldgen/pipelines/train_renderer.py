@@ -132,14 +132,15 @@ def build_model(model: dict, token_features: int):
                          pixel_head=model["pixel_head"], pixel_head_state=model["pixel_head_state"])
 
 
-def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool = False):
+def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool = False, temporal: bool = True):
     """The denoiser of the renderer folder ``init`` to train on, with its weights and
     architecture, and what it lacks added so that it paints exactly as ``init`` did until
     trained: control groups of the renderer stack (a renderer trained before the material
     maps or the shading) with a zero input projection and zero weights into the pixel
     head, a pixel head of ``pixel_head`` hidden channels (its
     last convolution zero) when it has none, and the head's reading of the state tokens
-    (a zero FiLM) when ``pixel_head_state`` asks for it."""
+    (a zero FiLM) when ``pixel_head_state`` asks for it. ``temporal=False`` drops the
+    temporal blocks of a temporal ``init`` (the per-frame variant of the same weights)."""
     from renderer.diffusion.model import VideoDenoiser
     from renderer.diffusion.pipeline import VideoRenderer
     from worldgen.pipelines.renderer_inputs import RENDERER_CHANNELS, RENDERER_GROUPS
@@ -156,17 +157,21 @@ def initial_model(init: str | Path, pixel_head: int = 0, pixel_head_state: bool 
                          "does not make", "command line")
     head = trained.config.pixel_head or pixel_head
     state = trained.config.pixel_head_state or (pixel_head_state and head > 0)
-    if not added and head == trained.config.pixel_head and state == trained.config.pixel_head_state:
+    temporal = trained.config.temporal and temporal
+    if (not added and head == trained.config.pixel_head and state == trained.config.pixel_head_state
+            and temporal == trained.config.temporal):
         return trained
     groups.update({g: list(RENDERER_GROUPS[g]) for g in added})
     model = VideoDenoiser.from_config(trained.config, control_channels=list(RENDERER_CHANNELS), control_groups=groups,
-                                      pixel_head=head, pixel_head_state=state)
+                                      pixel_head=head, pixel_head_state=state, temporal=temporal)
     weights = trained.state_dict()
     head_input = "control.pixel.net.0.weight"  # reads the groups' channels in order, then 6 image channels
     if head_input in weights and added:
         old, grown = weights[head_input], torch.zeros_like(model.state_dict()[head_input])
         grown[:, :old.shape[1] - 6], grown[:, -6:] = old[:, :-6], old[:, -6:]
         weights[head_input] = grown
+    if not temporal:
+        weights = {k: v for k, v in weights.items() if k in model.state_dict()}  # the temporal blocks go
     missing, unexpected = model.load_state_dict(weights, strict=False)
     new = [k for k in missing if not k.startswith("control.pixel.") and k.split(".")[2] not in added]
     assert not unexpected and not new, (new, unexpected)
@@ -222,7 +227,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
         step, history = doc["step"], doc["history"]
         generator.set_state(torch.tensor(doc["generator"], dtype=torch.uint8))
     elif config.get("init"):
-        model = initial_model(config["init"], settings["pixel_head"], settings["pixel_head_state"])
+        model = initial_model(config["init"], settings["pixel_head"], settings["pixel_head_state"], settings["temporal"])
     else:
         torch.manual_seed(train.seed)
         model = build_model(settings, len(TOKEN_FEATURES))
