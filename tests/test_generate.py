@@ -36,6 +36,7 @@ def test_generate_writes_every_output_with_one_frame_per_frame(tiny_renderer, tm
     assert summary["warp_error"] >= 0 and summary["temporal_variance_percent"] >= 0 and "psnr_db" in summary
     assert summary["seam_score"] > 0 and summary["seam_measure"] == "warp_error, windows starting at frames [4]"
     assert metrics["instances"] and "vbench_temporal_flickering" in summary
+    assert 0 <= summary["colour_drift_indistinguishable"] <= 1 and summary["colour_drift_slope_gap"] >= 0
     assert (out / "trajectory.npz").is_file() and (out / "controls.npz").is_file()
 
 

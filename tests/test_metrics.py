@@ -155,6 +155,32 @@ def test_instance_colour_drift():
     assert colors.counts[:, 0].tolist() == [16] * T
 
 
+def test_colour_drift_slopes_and_their_agreement_with_a_reference():
+    """A square darkening by 2 levels a frame has slope -200 levels per 100 frames; with
+    noise added on top, its slope still agrees with the clean one's; a copy that darkens
+    twice as fast does not."""
+    from worldgen.metrics import color_drift_slopes, slope_agreement
+
+    T = 40
+    instance = np.zeros((T, 8, 8), np.int64)
+    instance[:, 2:6, 2:6] = 4
+    reference = np.zeros((T, 3, 8, 8), np.float32)
+    reference[:, :, 2:6, 2:6] = ((200 - 2 * np.arange(T)) / 255)[:, None, None, None]
+    slopes = color_drift_slopes(instance_color_drift(reference, instance))
+    assert slopes.ids.tolist() == [4]
+    np.testing.assert_allclose(slopes.slope, -200.0, rtol=1e-4)
+    assert (slopes.stderr < 1e-3).all()
+    noise = np.random.default_rng(0).normal(0, 4 / 255, (T, 3, 1, 1)).astype(np.float32)
+    noisy = color_drift_slopes(instance_color_drift(reference + noise, instance))
+    agreement = slope_agreement(noisy, slopes)
+    assert agreement["indistinguishable"] == 1.0 and agreement["slope_gap"] < 10
+    assert agreement["reference_slope"] == pytest.approx(200.0, rel=1e-4)
+    faster = reference.copy()
+    faster[:, :, 2:6, 2:6] = ((200 - 4 * np.arange(T)) / 255)[:, None, None, None]
+    off = slope_agreement(color_drift_slopes(instance_color_drift(faster + noise, instance)), slopes)
+    assert off["indistinguishable"] == 0.0 and off["slope_gap"] == pytest.approx(200.0, abs=10)
+
+
 def test_psnr_and_ssim_against_a_reference():
     reference = np.random.default_rng(2).uniform(0.1, 0.9, (3, 3, 32, 32)).astype(np.float32)
     shifted = reference + np.float32(0.01)

@@ -20,7 +20,14 @@ of instance k in frame t and its drift from the first frame r_k where it is seen
     drift_t(k)  = (255 / C) sum_c |m_t(k, c) - m_{r_k}(k, c)|                 0..255 levels
 
 (NaN where k covers fewer than ``min_pixels`` pixels). This is "a ball's mean colour over
-time": shading changes it too, so read it next to the clean render's values."""
+time": shading changes it too, so read it next to the clean render's values.
+
+Colour-drift slope. Over the frames where instance k is seen, the least-squares line
+m_t(k, c) = a + b t, reported as 100 * 255 * b (0..255 levels per 100 frames) with its
+standard error from the residuals. A painted video and its reference agree on instance k
+and channel c when |b_painted - b_reference| <= 1.96 sqrt(se_painted² + se_reference²)
+(:func:`slope_agreement`). The residuals of a video are correlated in time, so the
+standard errors are on the small side and the test on the strict side."""
 
 from __future__ import annotations
 
@@ -95,3 +102,48 @@ def instance_color_drift(frames: Frames, instance: Frames, min_pixels: int = 8) 
     drift = np.where(seen, 255.0 * np.abs(colors - reference).mean(axis=-1), np.nan)
     keep = np.flatnonzero((counts.sum(axis=0) > 0) & (np.arange(bins) > 0))
     return InstanceColors(keep, colors[:, keep], counts[:, keep], drift[:, keep])
+
+
+@dataclass
+class DriftSlopes:
+    """Colour-drift slopes (module docstring) of the instances seen in at least 3 frames."""
+
+    ids: np.ndarray  # (N,) int64 instance ids, ascending
+    slope: np.ndarray  # (N, C) float64, 0..255 levels per 100 frames
+    stderr: np.ndarray  # (N, C) float64, same units
+
+
+def color_drift_slopes(colors: InstanceColors) -> DriftSlopes:
+    """The slope of every instance's mean colour over the frames it is seen in (``colors.drift``
+    not NaN), with its standard error."""
+    ids, slopes, errors = [], [], []
+    for k, instance_id in enumerate(colors.ids.tolist()):
+        frames = np.flatnonzero(~np.isnan(colors.drift[:, k]))
+        if len(frames) < 3:
+            continue
+        t = frames - frames.mean()
+        values = colors.colors[frames, k]  # (n, C)
+        b = (t[:, None] * (values - values.mean(axis=0))).sum(axis=0) / (t ** 2).sum()
+        residual = values - values.mean(axis=0) - b * t[:, None]
+        se = np.sqrt((residual ** 2).sum(axis=0) / (len(frames) - 2) / (t ** 2).sum())
+        ids.append(instance_id)
+        slopes.append(25500.0 * b)
+        errors.append(25500.0 * se)
+    channels = colors.colors.shape[-1]
+    return DriftSlopes(np.array(ids, np.int64), np.array(slopes).reshape(-1, channels),
+                       np.array(errors).reshape(-1, channels))
+
+
+def slope_agreement(painted: DriftSlopes, reference: DriftSlopes) -> dict | None:
+    """Over the instances both have: ``slope`` and ``reference_slope`` (mean |b|, levels per
+    100 frames), ``slope_gap`` (mean |b_painted - b_reference|) and ``indistinguishable``
+    (the share of instance channels whose slopes agree, module docstring); None when they
+    share no instance."""
+    common = np.intersect1d(painted.ids, reference.ids)
+    if not len(common):
+        return None
+    mine, theirs = np.searchsorted(painted.ids, common), np.searchsorted(reference.ids, common)  # ids ascend
+    gap = np.abs(painted.slope[mine] - reference.slope[theirs])
+    bound = 1.96 * np.hypot(painted.stderr[mine], reference.stderr[theirs])
+    return {"slope": float(np.abs(painted.slope[mine]).mean()), "reference_slope": float(np.abs(reference.slope[theirs]).mean()),
+            "slope_gap": float(gap.mean()), "indistinguishable": float((gap <= bound).mean())}

@@ -1,6 +1,8 @@
 """Every temporal metric a clip allows, in one report: flow-free measures always, warping
 error, temporal variance, drift and per-instance colour drift with flow, the seam score
-with a chunk size, PSNR and SSIM with a reference. Definitions: :mod:`worldgen.metrics`."""
+with a chunk size, PSNR and SSIM with a reference, and with both the colour-drift slopes
+against the reference's (``colour_drift_slope``, ``colour_drift_reference_slope``,
+``colour_drift_slope_gap`` in levels per 100 frames, ``colour_drift_indistinguishable``). Definitions: :mod:`worldgen.metrics`."""
 
 from __future__ import annotations
 
@@ -40,7 +42,8 @@ def evaluate(frames: np.ndarray, flow: FlowFile | None = None, reference: np.nda
                          drift_percent=drift.drift, tracked=drift.tracked)
         seam_series = errors.warp_error
         if flow.instance is not None:
-            instances = _instance_records(metrics.instance_color_drift(floats, flow.instance), flow.instance_names)
+            colors = metrics.instance_color_drift(floats, flow.instance)
+            instances = _instance_records(colors, flow.instance_names)
             summary["max_instance_drift"] = max((r["max_drift"] for r in instances if r["max_drift"] is not None),
                                                 default=None)
     if chunk is not None:
@@ -54,6 +57,11 @@ def evaluate(frames: np.ndarray, flow: FlowFile | None = None, reference: np.nda
         per_frame["psnr_db"] = metrics.psnr(floats, reference)
         per_frame["ssim"] = metrics.ssim(floats, reference)
         summary.update(psnr_db=float(np.mean(per_frame["psnr_db"])), ssim=float(np.mean(per_frame["ssim"])))
+        if flow is not None and flow.instance is not None:
+            agreement = metrics.slope_agreement(metrics.color_drift_slopes(colors), metrics.color_drift_slopes(
+                metrics.instance_color_drift(reference, flow.instance)))
+            if agreement is not None:
+                summary.update({f"colour_drift_{key}": value for key, value in agreement.items()})
     per_frame = {key: value.tolist() for key, value in per_frame.items()}
     return {"summary": summary, "per_frame": per_frame, "instances": instances}
 
