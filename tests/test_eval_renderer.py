@@ -15,11 +15,12 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     out = tmp_path / "eval"
     code = main(["eval", "renderer", "-o", str(out), "--checkpoint", str(tiny_renderer), "--steps", "1", "2",
                  "--regression", str(tiny_renderer), "--per-frame", str(tiny_renderer), "--temporal-loss", str(tiny_renderer),
+                 "--experts", str(tiny_renderer), str(tiny_renderer),
                  "--data", str(tiny_renderer_data / "validation"), "--episodes", "2", "--frames", "6", "--ablate"])
     assert code == 0, capsys.readouterr().err
     report = json.loads((out / "renderer_eval.json").read_text())
     assert list(report["variants"]) == ["diffusion 1 step", "diffusion 2 steps", "regression", "per-frame 2 steps",
-                                        "+ temporal loss 2", "+ warped noise 2", "+ static locking 2", "+ frame buffer 2", "all together 2",
+                                        "+ temporal loss 2", "noise experts 2", "+ warped noise 2", "+ static locking 2", "+ frame buffer 2", "all together 2",
                                         "reference"]
     variants = report["variants"]
     together = variants["all together 2"]
@@ -32,6 +33,8 @@ def test_command_writes_one_table_with_every_variant(tiny_renderer, tiny_rendere
     assert 0 < painted["vbench_temporal_flickering"] <= 1
     assert reference["psnr_db"] is None and reference["warp_error"] > 0  # no reference for the reference itself
     assert report["goals"]["family"] == "objects_drop" and "warp_error < per-frame variant" in report["goals"]["checks"]
+    experts, plain = variants["noise experts 2"], variants["diffusion 2 steps"]
+    assert experts["all"] == plain["all"]  # the same renderer as both experts paints as it does alone
     coherence = report["coherence_goals"]["checks"]
     cut = 100 * (1 - variants["+ warped noise 2"]["families"]["objects_drop"]["warp_error"]
                  / variants["diffusion 2 steps"]["families"]["objects_drop"]["warp_error"])

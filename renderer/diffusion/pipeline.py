@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 
+from renderer.diffusion.experts import NoiseExperts
 from renderer.diffusion.model import VideoDenoiser
 from renderer.diffusion.sampling import make_scheduler, paint
 
@@ -62,6 +63,11 @@ class VideoRenderer:
             reason = re.sub(r"^Cannot load \S* ?because ", "", reason)
             raise ValueError(f"{folder}: cannot load the denoiser: {reason}") from None
         return cls(model, scheduler, **facts)
+
+    def with_low_noise_expert(self, low: "VideoRenderer", boundary: int) -> "VideoRenderer":
+        """This renderer as the high-noise expert and ``low``'s denoiser as the low-noise one,
+        switched at timestep ``boundary`` (:class:`~renderer.diffusion.experts.NoiseExperts`)."""
+        return replace(self, model=NoiseExperts(self.model, low.model, boundary))
 
     def paint(self, tokens: torch.Tensor, token_mask: torch.Tensor, controls: torch.Tensor | None,
               control_weights: dict | None = None, steps: int = 4, generator: torch.Generator | None = None,

@@ -14,7 +14,10 @@ import torch
 from diffusers import DDIMScheduler
 
 
-def make_scheduler(num_train_timesteps: int = 1000) -> DDIMScheduler:
+NUM_TRAIN_TIMESTEPS = 1000
+
+
+def make_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDIMScheduler:
     """DDIM for few-step x0 prediction: linear betas rescaled to zero terminal SNR,
     trailing spacing (1 step -> timestep num_train_timesteps - 1), no clipping of x0."""
     return DDIMScheduler(
@@ -95,14 +98,16 @@ def paint(model, scheduler: DDIMScheduler, tokens: torch.Tensor, token_mask: tor
 
 
 def training_pair(scheduler: DDIMScheduler, clean: torch.Tensor, generator: torch.Generator | None = None,
-                  noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  noise: torch.Tensor | None = None, timesteps: tuple[int, int] | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Noisy clips for one training step. clean (B, T, 3, H, W) in [-1, 1]. Returns
-    (noisy (B, T, 3, H, W), timesteps (B,) int64 uniform over the training timesteps, one per
-    clip, noise (B, T, 3, H, W) standard normal: ``noise`` when given, e.g. warped along the
-    clip's flow), drawn from ``generator``; the model's target is ``clean`` (x0 prediction)."""
+    (noisy (B, T, 3, H, W), timesteps (B,) int64 uniform over the training timesteps (or over
+    ``timesteps`` = [low, high), a noise-level expert's range), one per clip, noise (B, T, 3,
+    H, W) standard normal: ``noise`` when given, e.g. warped along the clip's flow), drawn
+    from ``generator``; the model's target is ``clean`` (x0 prediction)."""
     draw_on = generator.device if generator is not None else clean.device
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=generator,
-                              device=draw_on).to(clean.device)
+    low, high = timesteps or (0, scheduler.config.num_train_timesteps)
+    timesteps = torch.randint(low, high, (clean.shape[0],), generator=generator, device=draw_on).to(clean.device)
     if noise is None:
         noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device=draw_on)
     noise = noise.to(clean.device, clean.dtype)

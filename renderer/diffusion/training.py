@@ -13,6 +13,8 @@ Warped noise: with probability ``warped_noise`` a clip's noise is moved along it
 forward flow (:mod:`renderer.diffusion.noise_warp`) instead of drawn independently per
 frame, so that the renderer learns to paint from noise that repeats where surfaces stay
 (sampling with ``generate --noise warped`` is out of distribution otherwise).
+Noise-level experts: ``timesteps`` = [low, high) trains on those timesteps only (one expert
+of a :class:`renderer.diffusion.experts.NoiseExperts` pair).
 Temporal loss: with weight ``temporal_loss`` > 0 the loss adds
 :func:`renderer.diffusion.temporal_loss.temporal_loss`, which penalises predicted-frame
 error that changes along the exact flow.
@@ -45,6 +47,7 @@ class RecipeConfig:
     all_dropout: float = 0.1  # chance every control of a clip is off
     warped_noise: float = 0.0  # chance a clip's noise is warped along its flow
     temporal_loss: float = 0.0  # weight of the temporal loss on the predicted clean clip
+    timesteps: tuple[int, int] | None = None  # [low, high): a noise-level expert's range (None: all)
 
 
 def dropout_weights(groups: list[str], batch: int, frames: int, height: int, width: int, config: RecipeConfig,
@@ -67,7 +70,8 @@ def renderer_loss(model, scheduler, batch: dict[str, torch.Tensor], config: Reci
     clean = batch["rgb"]
     B, T, _, H, W = clean.shape
     if config.objective == "diffusion":
-        noisy, timesteps, _ = training_pair(scheduler, clean, generator, _noise(batch, config, generator))
+        noisy, timesteps, _ = training_pair(scheduler, clean, generator, _noise(batch, config, generator),
+                                            config.timesteps)
     else:
         noisy = torch.zeros_like(clean)
         timesteps = torch.full((B,), scheduler.config.num_train_timesteps - 1, dtype=torch.long)

@@ -100,6 +100,10 @@ def add_eval_parser(subparsers) -> None:
     p.add_argument("--temporal-loss", metavar="DIR",
                    help="a renderer trained like --checkpoint with train.temporal_loss on: its own row, and with "
                    "--ablate the 'all together' row paints with it")
+    p.add_argument("--experts", nargs=2, metavar=("HIGH", "LOW"),
+                   help="noise-level experts: renderer folders trained with train.timesteps above and below "
+                   "--expert-boundary; their row paints with HIGH at timesteps >= the boundary and LOW below")
+    p.add_argument("--expert-boundary", default="500", metavar="T", help="the experts' switching timestep (default: 500)")
     p.add_argument("--data", nargs="+", metavar="DIR", default=[f"data/renderer/{f}_validation" for f in
                    ("objects_drop", "humanoid_actions", "moving_lights")],
                    help="held-out dataset folders (default: data/renderer/*_validation, docs/renderer.md)")
@@ -187,6 +191,11 @@ def cmd_eval_renderer(args) -> int:
     if args.temporal_loss:
         together, together_folder = _renderer(args.temporal_loss, "--temporal-loss"), args.temporal_loss
         variants.append(Variant(f"+ temporal loss {steps[-1]}", together, steps[-1], args.temporal_loss))
+    if args.experts:
+        high, low = (_renderer(folder, "--experts") for folder in args.experts)
+        boundary = parse_count(args.expert_boundary, "--expert-boundary", 1, 999)
+        variants.append(Variant(f"noise experts {steps[-1]}", high.with_low_noise_expert(low, boundary), steps[-1],
+                                " + ".join(args.experts)))
     if args.ablate:
         n = steps[-1]
         context = diffusion.clip_length // 4

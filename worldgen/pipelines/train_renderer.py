@@ -69,6 +69,7 @@ class TrainSettings:
     all_dropout: float = 0.1
     warped_noise: float = 0.0  # chance a clip's noise is warped along its flow (generate --noise warped)
     temporal_loss: float = 0.0  # weight of the temporal loss on the predicted clean clip (0: off)
+    timesteps: list[int] | None = None  # [low, high): train a noise-level expert on those timesteps (None: all)
     seed: int = 0
     log_every: int = 25
     validate_every: int = 500
@@ -84,6 +85,7 @@ def presets() -> list[str]:
 def load_config(overrides: list[str]) -> dict[str, Any]:
     """The training config: ``model=NAME`` first picks a preset, then the other overrides
     apply; checked against :class:`ModelSettings` and :class:`TrainSettings`."""
+    from renderer.diffusion.sampling import NUM_TRAIN_TIMESTEPS
     from renderer.diffusion.training import OBJECTIVES
 
     cfg = OmegaConf.load(CONFIG)
@@ -113,6 +115,10 @@ def load_config(overrides: list[str]) -> dict[str, Any]:
     for key in ("group_dropout", "all_dropout", "warped_noise"):
         if not 0 <= train[key] <= 1:
             raise SceneError(f"train.{key}", f"expected a chance from 0 to 1, got {train[key]}", "command line")
+    span = train["timesteps"]
+    if span is not None and not (len(span) == 2 and 0 <= span[0] < span[1] <= NUM_TRAIN_TIMESTEPS):
+        raise SceneError("train.timesteps", f"expected [low, high) with 0 <= low < high <= {NUM_TRAIN_TIMESTEPS}, "
+                         f"got {span}", "command line")
     if not 0 <= train["temporal_loss"] <= 100:
         raise SceneError("train.temporal_loss", f"expected a weight from 0 to 100, got {train['temporal_loss']}",
                          "command line")
@@ -247,7 +253,7 @@ def run_training(config: dict, progress: bool = True) -> Path:
     wrapped, optimizer = accelerator.prepare(model, optimizer)
     device = accelerator.device
     recipe = RecipeConfig(train.objective, train.group_dropout, train.all_dropout, train.warped_noise,
-                          train.temporal_loss)
+                          train.temporal_loss, tuple(train.timesteps) if train.timesteps else None)
 
     bar = tqdm(total=train.steps, initial=step, unit="step", desc="train renderer",
                disable=not progress or not accelerator.is_main_process)
