@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from diffusers import DDIMScheduler
 
-
 NUM_TRAIN_TIMESTEPS = 1000
 
 
