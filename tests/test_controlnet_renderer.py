@@ -64,7 +64,7 @@ def pipelines(tmp_path_factory):
     text = CLIPTextModel(CLIPTextConfig(vocab_size=words, hidden_size=8, intermediate_size=16, num_attention_heads=2,
                                         num_hidden_layers=1, max_position_embeddings=16, projection_dim=8,
                                         bos_token_id=0, eos_token_id=1, pad_token_id=1))
-    parts = dict(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(),
+    parts = dict(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(steps_offset=1, clip_sample=False),
                  safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     StableDiffusionControlNetPipeline(controlnet=controlnet, **parts).save_pretrained(root / "controlnet")
     StableDiffusionPipeline(**parts).save_pretrained(root / "text_to_image")
