@@ -70,3 +70,12 @@ def test_painting_the_reference_scores_like_the_reference(tiny_renderer_data):
     assert copy["psnr_db"] is None or copy["psnr_db"] > 60  # identical frames: PSNR inf (left out of the means)
     assert copy["ssim"] > 0.999
     assert copy["warp_error"] == reference["warp_error"] and copy["max_instance_drift"] == reference["max_instance_drift"]
+
+
+def test_experts_of_two_architectures_are_a_one_line_error(tiny_renderer, tiny_renderer_data, tmp_path, capsys):
+    from worldgen.pipelines.generate import DEFAULT_RENDERER
+
+    code = main(["eval", "renderer", "-o", str(tmp_path / "eval"), "--checkpoint", str(tiny_renderer), "--steps", "1",
+                 "--experts", str(tiny_renderer), str(DEFAULT_RENDERER), "--data", str(tiny_renderer_data / "validation")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--experts: expected two denoisers of one architecture" in err[0], err

@@ -36,9 +36,13 @@ def test_each_timestep_goes_to_its_expert():
     assert experts.config is high.config
 
 
-def test_experts_must_share_an_architecture():
+def test_experts_must_share_an_architecture(tmp_path):
     with pytest.raises(ValueError, match="one architecture"):
         NoiseExperts(VideoDenoiser(**CONFIG), VideoDenoiser(**{**CONFIG, "width": 32}), 500)
+    high, low = _pair()
+    for name, model in (("high", high), ("low", low)):  # loaded from two folders: their paths differ
+        model.save_pretrained(tmp_path / name)
+    NoiseExperts(*(VideoDenoiser.from_pretrained(tmp_path / name) for name in ("high", "low")), 500)
 
 
 def test_training_timesteps_stay_in_the_experts_range():

@@ -16,8 +16,8 @@ class NoiseExperts(nn.Module):
 
     def __init__(self, high: nn.Module, low: nn.Module, boundary: int):
         super().__init__()
-        if dict(high.config) != dict(low.config):
-            raise ValueError("NoiseExperts: expected two denoisers of one architecture and inputs")
+        if _architecture(high.config) != _architecture(low.config):
+            raise ValueError("expected two denoisers of one architecture and inputs")
         self.high, self.low, self.boundary = high, low, int(boundary)
 
     @property
@@ -33,3 +33,8 @@ class NoiseExperts(nn.Module):
             return self.low(sample, timestep, *args, **kwargs)
         return torch.where(high.view(-1, 1, 1, 1, 1), self.high(sample, timestep, *args, **kwargs),
                            self.low(sample, timestep, *args, **kwargs))
+
+
+def _architecture(config) -> dict:
+    """A denoiser's config without diffusers' bookkeeping (``_name_or_path``, versions)."""
+    return {k: v for k, v in dict(config).items() if not k.startswith("_")}

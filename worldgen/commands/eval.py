@@ -194,8 +194,11 @@ def cmd_eval_renderer(args) -> int:
     if args.experts:
         high, low = (_renderer(folder, "--experts") for folder in args.experts)
         boundary = parse_count(args.expert_boundary, "--expert-boundary", 1, 999)
-        variants.append(Variant(f"noise experts {steps[-1]}", high.with_low_noise_expert(low, boundary), steps[-1],
-                                " + ".join(args.experts)))
+        try:
+            experts = high.with_low_noise_expert(low, boundary)
+        except ValueError as err:
+            raise SceneError("--experts", str(err), "command line") from None
+        variants.append(Variant(f"noise experts {steps[-1]}", experts, steps[-1], " + ".join(args.experts)))
     if args.ablate:
         n = steps[-1]
         context = diffusion.clip_length // 4
