@@ -16,7 +16,7 @@ sampling loop:
   held while the rest of the frame is sampled around it.
 
 Nothing is downloaded: the pipeline is read from its folder with ``local_files_only``, and
-its weights from safetensors only. Any pipeline class of diffusers whose components include a
+its weights from safetensors only. It runs on the GPU when torch sees one, else on the CPU. Any pipeline class of diffusers whose components include a
 ``controlnet`` and whose call takes ``image``, ``latents``, ``controlnet_conditioning_scale`` and
 ``callback_on_step_end`` serves (``StableDiffusionControlNetPipeline`` is the tested one)."""
 
@@ -77,7 +77,7 @@ class ControlNetPainter:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise PipelineError(folder, f"cannot load the ControlNet pipeline: {reason}") from None
         pipeline.set_progress_bar_config(disable=True)
-        return cls(pipeline, folder)
+        return cls(pipeline.to("cuda" if torch.cuda.is_available() else "cpu"), folder)
 
     @property
     def controls(self) -> int:
@@ -124,8 +124,8 @@ class ControlNetPainter:
         previous: list[torch.Tensor] = []  # the previous frame's latents: at the start, then after each step
         sampled = []
         for t in (progress or iter)(range(T)):
-            mask = lock[t] if lock is not None and t > 0 else None
-            latents = noise[t:t + 1].clone()
+            mask = lock[t].to(self.pipeline.device) if lock is not None and t > 0 else None
+            latents = noise[t:t + 1].to(self.pipeline.device).clone()
             if mask is not None:
                 latents[..., mask] = previous[0][..., mask]
             current = [latents.clone()]
@@ -145,13 +145,13 @@ class ControlNetPainter:
                 callback_on_step_end=hold, callback_on_step_end_tensor_inputs=["latents"])
             sampled.append(result.images)
             previous = current
-        return torch.cat(sampled)
+        return torch.cat(sampled).cpu()
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """(T, 3, H, W) float32 frames in [0, 1] of (T, C, h, w) latents, through the pipeline's VAE."""
         vae = self.pipeline.vae
-        frames = [vae.decode(latents[t:t + 1] / vae.config.scaling_factor, return_dict=False)[0]
+        frames = [vae.decode(latents[t:t + 1].to(vae.device) / vae.config.scaling_factor, return_dict=False)[0].cpu()
                   for t in range(len(latents))]
         return (torch.cat(frames) / 2 + 0.5).clamp(0, 1).float().numpy()
 
