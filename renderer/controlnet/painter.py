@@ -22,6 +22,7 @@ its weights from safetensors only. It runs on the GPU when torch sees one, else 
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def _pipeline_class(name: str):
     candidate = getattr(diffusers, name, None)
     if not isinstance(candidate, type) or not issubclass(candidate, diffusers.DiffusionPipeline):
         return None
-    return candidate if "controlnet" in getattr(candidate.__init__, "__code__").co_varnames else None
+    return candidate if "controlnet" in inspect.signature(candidate.__init__).parameters else None
 
 
 def _quiet_libraries() -> None:

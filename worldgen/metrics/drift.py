@@ -115,20 +115,18 @@ class DriftSlopes:
 
 def color_drift_slopes(colors: InstanceColors) -> DriftSlopes:
     """The slope of every instance's mean colour over the frames it is seen in (``colors.drift``
-    not NaN), with its standard error."""
+    not NaN), with its standard error (scipy's least-squares ``linregress``)."""
+    from scipy.stats import linregress
+
     ids, slopes, errors = [], [], []
     for k, instance_id in enumerate(colors.ids.tolist()):
         frames = np.flatnonzero(~np.isnan(colors.drift[:, k]))
         if len(frames) < 3:
             continue
-        t = frames - frames.mean()
-        values = colors.colors[frames, k]  # (n, C)
-        b = (t[:, None] * (values - values.mean(axis=0))).sum(axis=0) / (t ** 2).sum()
-        residual = values - values.mean(axis=0) - b * t[:, None]
-        se = np.sqrt((residual ** 2).sum(axis=0) / (len(frames) - 2) / (t ** 2).sum())
+        fits = [linregress(frames, channel) for channel in colors.colors[frames, k].T]
         ids.append(instance_id)
-        slopes.append(25500.0 * b)
-        errors.append(25500.0 * se)
+        slopes.append([25500.0 * fit.slope for fit in fits])
+        errors.append([25500.0 * fit.stderr for fit in fits])
     channels = colors.colors.shape[-1]
     return DriftSlopes(np.array(ids, np.int64), np.array(slopes).reshape(-1, channels),
                        np.array(errors).reshape(-1, channels))
